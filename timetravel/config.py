@@ -1,0 +1,223 @@
+"""Configuration: frozen pydantic models loaded from a YAML profile in ``conf/``.
+
+A profile is chosen by ``--conf PATH``, else ``$TIMETRAVEL_CONF``, else ``conf/local.yaml``
+under the working directory, else the built-in defaults (identical to ``conf/local.yaml``).
+String values may use ``${VAR}`` or ``${VAR:-default}`` to read the environment, so a
+test or a deployment can inject an endpoint without editing the file. Relative local
+paths are resolved against the working directory when the config is loaded.
+
+Credentials never live in YAML: S3 credentials come from the standard AWS chain
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, instance roles).
+
+Example:
+    >>> cfg = load_config_dict({"warehouse": {"root": "/tmp/wh"}})
+    >>> cfg.warehouse.root
+    '/tmp/wh'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from timetravel.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "SparkSettings",
+    "WarehouseSettings",
+    "S3Settings",
+    "TableSettings",
+    "load_config",
+    "load_config_dict",
+    "CONF_ENV_VAR",
+]
+
+CONF_ENV_VAR = "TIMETRAVEL_CONF"
+DEFAULT_CONF_PATH = Path("conf") / "local.yaml"
+
+_CREDENTIAL_KEYS = {"access_key", "secret_key", "session_token", "aws_access_key_id",
+                    "aws_secret_access_key", "aws_session_token", "password", "secret"}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SparkSettings(_Frozen):
+    """How the SparkSession is built when timetravel starts Spark itself (not under spark-submit)."""
+
+    master: str = "local[*]"
+    app_name: str = "timetravel"
+    shuffle_partitions: int = Field(default=8, ge=1)
+    driver_memory: str = "4g"
+    ui_enabled: bool = False
+    jars_dir: str = ".cache/jars"
+    conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+
+    @field_validator("conf")
+    @classmethod
+    def _spark_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if not k.startswith("spark."))
+        if bad:
+            raise ValueError(f"keys must start with 'spark.'; got {', '.join(bad)}")
+        return value
+
+
+class S3Settings(_Frozen):
+    """An S3 endpoint reached through s3a://. Credentials come from the AWS chain, never YAML."""
+
+    endpoint: str | None = Field(default=None, description="e.g. http://127.0.0.1:9000; None = AWS")
+    path_style: bool = True
+    region: str = "us-east-1"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"expected an http:// or https:// URL with a host; got {value!r}")
+        return value.rstrip("/")
+
+
+class WarehouseSettings(_Frozen):
+    """Where the Delta tables live: a local folder or ``s3a://bucket/prefix``."""
+
+    root: str = "warehouse"
+
+    @field_validator("root")
+    @classmethod
+    def _supported_uri(cls, value: str) -> str:
+        scheme = urlparse(value).scheme
+        if scheme in ("s3", "s3n"):
+            raise ValueError(f"use the s3a:// scheme (Hadoop's S3 connector); got {value!r}")
+        if scheme == "s3a":
+            if not urlparse(value).netloc:
+                raise ValueError(f"s3a URI needs a bucket: s3a://bucket/prefix; got {value!r}")
+            return value.rstrip("/")
+        if scheme in ("", "file"):
+            path = Path(value[len("file://"):] if scheme == "file" else value).expanduser()
+            return str(path.resolve())
+        raise ValueError(f"unsupported scheme {scheme!r} in {value!r}; use a local path or s3a://")
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3a://")
+
+
+class TableSettings(_Frozen):
+    """Delta table properties that keep time travel possible for as long as we promise."""
+
+    # Delta 4.1+ refuses time travel older than deletedFileRetentionDuration even without
+    # VACUUM, so both retentions must cover the oldest training set anyone may rebuild.
+    log_retention: str = "interval 3650 days"
+    deleted_file_retention: str = "interval 3650 days"
+
+    @field_validator("log_retention", "deleted_file_retention")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not re.fullmatch(r"interval \d+ (days|hours|weeks)", value.strip()):
+            raise ValueError(f"expected 'interval N days|hours|weeks'; got {value!r}")
+        return value.strip()
+
+
+class Config(_Frozen):
+    """A whole timetravel profile."""
+
+    profile: Literal["local", "s3", "test"] | str = "local"
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    s3: S3Settings | None = None
+    tables: TableSettings = Field(default_factory=TableSettings)
+
+    @model_validator(mode="after")
+    def _s3_section_for_s3_warehouse(self) -> "Config":
+        if self.warehouse.is_s3 and self.s3 is None:
+            raise ValueError("warehouse.root is s3a:// but there is no 's3' section "
+                             "(add s3: {endpoint: ..., region: ...}; endpoint may be null for AWS)")
+        return self
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate a profile: ``path``, else ``$TIMETRAVEL_CONF``, else conf/local.yaml."""
+    chosen = path or os.environ.get(CONF_ENV_VAR)
+    if chosen is None:
+        if not DEFAULT_CONF_PATH.exists():
+            return Config()
+        chosen = DEFAULT_CONF_PATH
+    file = Path(chosen)
+    if not file.is_file():
+        source = "--conf" if path else f"${CONF_ENV_VAR}"
+        raise ConfigError(f"config file not found: {file} (from {source}); "
+                          f"pass an existing YAML profile such as conf/local.yaml")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return load_config_dict(raw if raw is not None else {}, source=str(file))
+
+
+def load_config_dict(raw: Any, *, source: str = "<dict>") -> Config:
+    """Validate an already-parsed profile (e.g. from a test); see :func:`load_config`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of sections; "
+                          f"got {type(raw).__name__}")
+    _reject_credentials(raw, source)
+    expanded = _expand_env(raw, source, path="")
+    try:
+        return Config.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _reject_credentials(raw: Any, source: str, path: str = "") -> None:
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            where = f"{path}.{key}" if path else str(key)
+            if str(key).lower() in _CREDENTIAL_KEYS:
+                raise ConfigError(
+                    f"{source}: {where}: credentials must not be stored in config files; "
+                    "use the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                    "AWS_PROFILE or an instance role)")
+            _reject_credentials(value, source, where)
+
+
+def _expand_env(raw: Any, source: str, path: str) -> Any:
+    if isinstance(raw, dict):
+        return {k: _expand_env(v, source, f"{path}.{k}" if path else str(k)) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_expand_env(v, source, f"{path}[{i}]") for i, v in enumerate(raw)]
+    if not isinstance(raw, str):
+        return raw
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name, default)
+        if value is None:
+            raise ConfigError(f"{source}: {path}: environment variable {name} is not set "
+                              f"(set it, or write ${{{name}:-default}})")
+        return value
+
+    return _ENV_REF.sub(substitute, raw)
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against conf/local.yaml)"
+        elif "input" in err and err["type"] not in ("missing",):
+            message = f"{message} (got {err['input']!r})"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The demo: a simulated streaming service whose facts timetravel snapshots."""

@@ -1,0 +1,41 @@
+"""The one error hierarchy of timetravel.
+
+Every error a user can cause or fix derives from :class:`TimeTravelError`; errors about
+bad input (config, labels, requests) also derive from :class:`ValueError`. Messages say
+what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TimeTravelError",
+    "ConfigError",
+    "SetupError",
+    "StoreError",
+    "TableNotFoundError",
+    "TimeTravelRangeError",
+]
+
+
+class TimeTravelError(Exception):
+    """Base class of every error raised by timetravel."""
+
+
+class ConfigError(TimeTravelError, ValueError):
+    """Raised when a config file is missing, malformed, or has an invalid or unknown key."""
+
+
+class SetupError(TimeTravelError):
+    """Raised when the runtime is not set up (jars not fetched, Maven missing, Java missing)."""
+
+
+class StoreError(TimeTravelError):
+    """Raised when a Delta table cannot be created, written or read as asked."""
+
+
+class TableNotFoundError(StoreError, ValueError):
+    """Raised when a table is opened that does not exist at the given location."""
+
+
+class TimeTravelRangeError(StoreError, ValueError):
+    """Raised when a version or timestamp asked for is outside the table's history."""

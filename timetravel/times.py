@@ -1,0 +1,51 @@
+"""One place where instants enter the system: everything becomes an aware UTC datetime.
+
+Decision: a naive datetime or an ISO string without an offset is taken as UTC (never as
+the host's local time), whatever ``TZ`` says. This is tested under a non-UTC ``TZ``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+__all__ = ["to_utc", "format_spark_timestamp", "from_micros"]
+
+
+def to_utc(value: datetime | date | str) -> datetime:
+    """Normalise an instant to an aware UTC datetime; naive input is UTC.
+
+    Example:
+        >>> to_utc("2026-01-02T03:04:05+01:00").isoformat()
+        '2026-01-02T02:04:05+00:00'
+        >>> to_utc("2026-01-02 03:04:05").isoformat()
+        '2026-01-02T03:04:05+00:00'
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 instant: {value!r} "
+                             "(expected e.g. 2026-01-02T03:04:05Z)") from None
+        return to_utc(parsed)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    raise TypeError(f"expected datetime, date or ISO string; got {type(value).__name__}")
+
+
+def format_spark_timestamp(value: datetime | date | str) -> str:
+    """The UTC instant as Spark parses it in a UTC session: 'YYYY-MM-DD HH:MM:SS.ffffff'."""
+    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def from_micros(micros: int) -> datetime:
+    """Epoch microseconds (Spark's internal timestamp) to an aware UTC datetime, exactly."""
+    return _EPOCH + timedelta(microseconds=int(micros))
