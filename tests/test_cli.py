@@ -39,13 +39,28 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.spark
-def test_demo_run_prints_history_and_as_of_read(spark, local_config: Config,  # type: ignore[no-untyped-def]
-                                                 tmp_path: Path) -> None:
+def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    demo = local_config.demo.model_copy(update={"members": 300, "state_dir": str(tmp_path / "fleet")})
     conf = tmp_path / "demo.yaml"
-    conf.write_text(yaml.safe_dump(local_config.model_dump()))
+    conf.write_text(yaml.safe_dump(local_config.model_copy(update={"demo": demo}).model_dump()))
     result = runner.invoke(app, ["--conf", str(conf), "demo", "run"])
     assert result.exit_code == 0, result.output
-    assert "replayed it -> nothing committed" in result.output
-    assert "history (newest first" in result.output
-    assert "CREATE TABLE" in result.output
-    assert "as of version 1: 2 rows of this tour; latest: 3 rows" in result.output
+    out = result.output
+    assert "answers at T1 = 2026-06-01T00:00:00+00:00" in out
+    assert "what changed between T1 and T2" in out
+    assert "fleet stopped" in out
+    assert "replaying the T1 export -> nothing committed" in out
+    assert "population@2026-06-15T00:00:00+00:00" in out
+    assert "pinned v1:" in out
+    assert not (tmp_path / "fleet" / "fleet.json").exists()
+
+
+def test_demo_down_without_fleet_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "p.yaml"
+    conf.write_text(f"demo: {{state_dir: {tmp_path / 'nofleet'}}}\n")
+    monkeypatch.setattr("sys.argv", ["timetravel", "--conf", str(conf), "demo", "down"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert "no demo fleet at" in capsys.readouterr().err

@@ -62,16 +62,95 @@ def show_config(ctx: typer.Context) -> None:
 
 @demo_app.command("run")
 def demo_run(ctx: typer.Context) -> None:
-    """Run the demo end to end on the configured warehouse."""
-    from timetravel.demo.delta_tour import run_delta_tour
+    """Run the demo end to end: fleet, time moving, population export to Delta."""
+    from timetravel.demo.tour import run_demo
     from timetravel.spark import get_spark
     from timetravel.store import DeltaStore
 
     config = _config(ctx)
     typer.echo(f"timetravel demo: profile {config.profile!r}, warehouse {config.warehouse.root}")
+
+    def store() -> DeltaStore:
+        spark = get_spark(config)
+        spark.sparkContext.setLogLevel("ERROR")
+        return DeltaStore(spark, config)
+
+    run_demo(config, store, say=typer.echo)
+
+
+@demo_app.command("up")
+def demo_up(ctx: typer.Context,
+            clock_at: Annotated[Optional[str], typer.Option(
+                help="Freeze the fleet's clock at this instant (default: real time).")] = None,
+            members: Annotated[Optional[int], typer.Option(help="Override demo.members.")] = None,
+            ) -> None:
+    """Start the demo services in the background; print their URLs."""
+    from timetravel.demo.fleet import FLEET_FILE, Fleet
+
+    settings = _config(ctx).demo
+    world = settings.world_args() | ({"members": members} if members else {})
+    fleet = Fleet.up(settings.state_dir, world=world, clock_at=clock_at)
+    for service, url in fleet.urls.items():
+        typer.echo(f"{service:<16} {url}")
+    typer.echo(f"fleet file: {fleet.state_dir / FLEET_FILE}  (stop with `timetravel demo down`)")
+
+
+@demo_app.command("down")
+def demo_down(ctx: typer.Context) -> None:
+    """Stop the demo services started by `demo up`."""
+    from timetravel.demo.fleet import Fleet
+
+    Fleet.load(_config(ctx).demo.state_dir).down()
+    typer.echo("fleet stopped")
+
+
+@demo_app.command("clock")
+def demo_clock(ctx: typer.Context,
+               set_to: Annotated[Optional[str], typer.Option("--set", help="Jump to this instant.")] = None,
+               advance_hours: Annotated[Optional[float], typer.Option(
+                   "--advance-hours", help="Move simulated time forward.")] = None,
+               rate: Annotated[float, typer.Option(
+                   help="Simulated seconds per real second after --set (0 = frozen).")] = 0.0,
+               real: Annotated[bool, typer.Option("--real", help="Back to real time.")] = False,
+               ) -> None:
+    """Show or control the fleet's shared clock."""
+    from datetime import timedelta
+
+    from timetravel.demo.fleet import Fleet
+
+    clock = Fleet.load(_config(ctx).demo.state_dir).clock
+    if real:
+        clock.reset()
+    elif set_to is not None:
+        clock.set(set_to, rate=rate)
+    elif advance_hours is not None:
+        clock.advance(timedelta(hours=advance_hours))
+    typer.echo(f"fleet clock: {clock.now().isoformat()}")
+
+
+@demo_app.command("population")
+def demo_population(ctx: typer.Context,
+                    as_of: Annotated[str, typer.Option(help="Population as of this instant (UTC).")],
+                    ) -> None:
+    """Export the demo population as of an instant to the Delta table 'population'."""
+    from timetravel.demo.population import POPULATION_TABLE, write_population
+    from timetravel.demo.world import World
+    from timetravel.spark import get_spark
+    from timetravel.store import DeltaStore
+    from timetravel.times import to_utc
+
+    config = _config(ctx)
     spark = get_spark(config)
     spark.sparkContext.setLogLevel("ERROR")
-    run_delta_tour(DeltaStore(spark, config), say=typer.echo)
+    store = DeltaStore(spark, config)
+    try:
+        instant = to_utc(as_of)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--as-of") from None
+    version = write_population(store, World(**config.demo.world_args()), instant)  # type: ignore[arg-type]
+    where = store.path(POPULATION_TABLE)
+    typer.echo(f"population as of {instant.isoformat()} -> "
+               f"{where} {'(already exported)' if version is None else f'version {version}'}")
 
 
 def main() -> None:

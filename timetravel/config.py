@@ -34,6 +34,7 @@ __all__ = [
     "WarehouseSettings",
     "S3Settings",
     "TableSettings",
+    "DemoSettings",
     "load_config",
     "load_config_dict",
     "CONF_ENV_VAR",
@@ -130,6 +131,29 @@ class TableSettings(_Frozen):
         return value.strip()
 
 
+class DemoSettings(_Frozen):
+    """The simulated streaming service (``timetravel demo ...``)."""
+
+    seed: int = 42
+    members: int = Field(default=10_000, ge=1, le=5_000_000)
+    titles: int = Field(default=1_000, ge=1)
+    start: str = Field(default="2026-01-01T00:00:00Z", description="first instant with events")
+    days: int = Field(default=730, ge=1, description="length of the event horizon")
+    history_limit: int = Field(default=20, ge=1, description="plays per viewing-history answer")
+    state_dir: str = Field(default=".cache/demo-fleet", description="fleet.json, clock, logs")
+
+    @field_validator("start")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        from timetravel.times import to_utc
+
+        return to_utc(value).isoformat()
+
+    def world_args(self) -> dict[str, object]:
+        return {"seed": self.seed, "members": self.members, "titles": self.titles,
+                "start": self.start, "days": self.days, "history_limit": self.history_limit}
+
+
 class Config(_Frozen):
     """A whole timetravel profile."""
 
@@ -138,6 +162,7 @@ class Config(_Frozen):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     s3: S3Settings | None = None
     tables: TableSettings = Field(default_factory=TableSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> "Config":

@@ -42,6 +42,7 @@ def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
         "spark.ui.enabled": str(config.spark.ui_enabled).lower(),
         "spark.driver.memory": config.spark.driver_memory,
         "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Delta rebuilds table state with this many tasks (default 50: slow on small tables).
         "spark.databricks.delta.snapshotPartitions": str(config.spark.shuffle_partitions),
         # JVM default zone UTC too, so nothing on the JVM side depends on the host's TZ.

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-__all__ = ["to_utc", "format_spark_timestamp", "from_micros"]
+__all__ = ["to_utc", "format_spark_timestamp", "from_micros", "to_micros", "spark_instant"]
 
 
 def to_utc(value: datetime | date | str) -> datetime:
@@ -49,3 +49,19 @@ def format_spark_timestamp(value: datetime | date | str) -> str:
 def from_micros(micros: int) -> datetime:
     """Epoch microseconds (Spark's internal timestamp) to an aware UTC datetime, exactly."""
     return _EPOCH + timedelta(microseconds=int(micros))
+
+
+def to_micros(value: datetime | date | str) -> int:
+    """The instant as epoch microseconds (exact, no float rounding)."""
+    delta = to_utc(value) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def spark_instant(value: datetime | date | str):  # type: ignore[no-untyped-def]
+    """A Spark timestamp literal for the instant, independent of the Python process's TZ.
+
+    (``F.lit(datetime)`` goes through the host's local zone for naive datetimes.)
+    """
+    from pyspark.sql import functions as F
+
+    return F.timestamp_micros(F.lit(to_micros(value)))
