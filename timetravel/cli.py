@@ -153,6 +153,60 @@ def demo_population(ctx: typer.Context,
                f"{where} {'(already exported)' if version is None else f'version {version}'}")
 
 
+def _store(config: Config):  # type: ignore[no-untyped-def]
+    from timetravel.spark import get_spark
+    from timetravel.store import DeltaStore
+
+    spark = get_spark(config)
+    spark.sparkContext.setLogLevel("ERROR")
+    return DeltaStore(spark, config)
+
+
+@app.command("select")
+def select(ctx: typer.Context,
+           run_time: Annotated[str, typer.Option(help="Logical run time (UTC), e.g. 2026-06-01T00:00:00Z.")],
+           run_id: Annotated[Optional[str], typer.Option(help="Default: run-<run time>.")] = None,
+           ) -> None:
+    """Select the stratified context set of one run."""
+    from timetravel.contexts import select_contexts
+    from timetravel.reports import selection_table
+    from timetravel.times import to_utc
+
+    try:
+        at = to_utc(run_time)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--run-time") from None
+    config = _config(ctx)
+    result = select_contexts(_store(config), config.selection, at, run_id=run_id)
+    typer.echo(selection_table(result))
+
+
+@app.command("snapshot")
+def snapshot(ctx: typer.Context,
+             run_id: Annotated[str, typer.Option(help="The run whose context set to snapshot.")],
+             ) -> None:
+    """Fetch every source's facts for a run's contexts into versioned Delta tables."""
+    from timetravel.reports import progress_line, snapshot_table
+    from timetravel.snapshot import snapshot_facts
+
+    config = _config(ctx)
+    result = snapshot_facts(_store(config), config, run_id,
+                            on_progress=lambda p: typer.echo(progress_line(p), err=True))
+    typer.echo(snapshot_table(result))
+    if result.status == "failed":
+        raise typer.Exit(code=1)
+
+
+@app.command("runs")
+def runs(ctx: typer.Context,
+         limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20) -> None:
+    """List runs, newest first, with the status of each stage."""
+    from timetravel.reports import runs_table
+    from timetravel.runs import RunsIndex
+
+    typer.echo(runs_table(RunsIndex(_store(_config(ctx))).list(limit=limit)))
+
+
 def main() -> None:
     """Console entry point: user errors print one clear line, not a stack trace."""
     try:

@@ -35,6 +35,13 @@ __all__ = [
     "S3Settings",
     "TableSettings",
     "DemoSettings",
+    "SelectionSettings",
+    "Stratum",
+    "Buckets",
+    "Allocation",
+    "Panel",
+    "SourceSettings",
+    "SnapshotSettings",
     "load_config",
     "load_config_dict",
     "CONF_ENV_VAR",
@@ -154,6 +161,158 @@ class DemoSettings(_Frozen):
                 "start": self.start, "days": self.days, "history_limit": self.history_limit}
 
 
+class Buckets(_Frozen):
+    """Cut a numeric column into labelled buckets, by fixed thresholds or by quantiles."""
+
+    thresholds: list[float] | None = None
+    quantiles: list[float] | None = None
+    labels: list[str]
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> "Buckets":
+        cuts = self.thresholds if self.thresholds is not None else self.quantiles
+        if (self.thresholds is None) == (self.quantiles is None):
+            raise ValueError("give exactly one of 'thresholds' or 'quantiles'")
+        assert cuts is not None
+        if list(cuts) != sorted(set(cuts)):
+            raise ValueError(f"cut points must be strictly increasing; got {cuts}")
+        if self.quantiles is not None and not all(0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles must be in (0, 1); got {self.quantiles}")
+        if len(self.labels) != len(cuts) + 1:
+            raise ValueError(f"{len(cuts)} cut points need {len(cuts) + 1} labels; "
+                             f"got {len(self.labels)}")
+        return self
+
+
+class Stratum(_Frozen):
+    """One stratification variable: a population column, optionally bucketed."""
+
+    column: str
+    name: str | None = Field(default=None, description="defaults to the column name")
+    buckets: Buckets | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.column
+
+
+class Allocation(_Frozen):
+    """How many contexts each stratum gets.
+
+    - ``proportional``: ``sample_size`` split in proportion to stratum sizes;
+    - ``equal``: ``sample_size`` split equally;
+    - ``explicit``: ``targets`` (counts) and/or ``fractions`` per stratum key
+      (``"NA|tv|high"``); strata not listed get ``min_per_stratum``.
+    Every stratum then gets at least ``min_per_stratum`` (never more than it has).
+    """
+
+    method: Literal["proportional", "equal", "explicit"] = "proportional"
+    sample_size: int | None = Field(default=None, ge=1)
+    min_per_stratum: int = Field(default=0, ge=0)
+    targets: dict[str, int] = Field(default_factory=dict)
+    fractions: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Allocation":
+        if self.method in ("proportional", "equal") and self.sample_size is None:
+            raise ValueError(f"method {self.method!r} needs sample_size")
+        if self.method == "explicit" and not (self.targets or self.fractions):
+            raise ValueError("method 'explicit' needs targets or fractions per stratum")
+        if any(v < 0 for v in self.targets.values()):
+            raise ValueError("targets must be >= 0")
+        if any(not 0 <= v <= 1 for v in self.fractions.values()):
+            raise ValueError("fractions must be in [0, 1]")
+        return self
+
+
+class Panel(_Frozen):
+    """Keep a fraction of the previous run's contexts (per stratum) for longitudinal studies."""
+
+    fraction: float = Field(ge=0, le=1)
+
+
+class SelectionSettings(_Frozen):
+    """The context selection job: population, strata, allocation, seed."""
+
+    population_table: str = "population"
+    snapshot_column: str | None = Field(
+        default="population_as_of",
+        description="population rows are snapshots tagged with this time; the latest at or "
+                    "before the run time is used. None: the whole table is the population")
+    entity: list[str] = Field(default_factory=lambda: ["member_id"], min_length=1)
+    strata: list[Stratum] = Field(default_factory=list)
+    allocation: Allocation = Field(default_factory=lambda: Allocation(sample_size=1000))
+    panel: Panel | None = None
+    seed: int = 0
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "SelectionSettings":
+        names = [s.label for s in self.strata]
+        if len(names) != len(set(names)):
+            raise ValueError(f"stratum names must be unique; got {names}")
+        return self
+
+
+class SourceSettings(_Frozen):
+    """One fact source: an HTTP JSON service (batch POST or single GET), or a Python plugin."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    base_url: str | None = Field(default=None, description="None: taken from the demo fleet file")
+    batch_path: str | None = Field(default="/v1/members/batch", description="POST {ids_field: [...]}")
+    get_path: str | None = Field(default=None, description="e.g. /v1/members/{member_id}")
+    ids_field: str = "member_ids"
+    results_field: str = "results"
+    as_of_field: str | None = Field(default="as_of", description="the service's 'true at' instant")
+    key_map: dict[str, str] = Field(default_factory=dict,
+                                    description="context column -> payload field (default same)")
+    schema_ddl: str = Field(alias="schema", description="Spark DDL of the payload fields kept")
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    timeout_s: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=4, ge=0, description="extra attempts after the first")
+    backoff_base_s: float = Field(default=0.2, ge=0)
+    backoff_max_s: float = Field(default=5.0, ge=0)
+    concurrency: int = Field(default=8, ge=1, description="in-flight requests, whole job")
+    rate_limit_per_s: float | None = Field(default=None, gt=0, description="requests/s, whole job")
+    min_coverage: float = Field(default=0.95, ge=0, le=1)
+    plugin: str | None = Field(default=None, description="'module:Class' for non-HTTP sources")
+    options: dict[str, str] = Field(default_factory=dict, description="passed to the plugin")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_way_to_fetch(self) -> "SourceSettings":
+        if self.plugin is None and self.batch_path is None and self.get_path is None:
+            raise ValueError(f"source {self.name!r}: give batch_path, get_path or plugin")
+        if self.plugin is not None and ":" not in self.plugin:
+            raise ValueError(f"source {self.name!r}: plugin must be 'module:Class'; "
+                             f"got {self.plugin!r}")
+        if self.base_url is not None:
+            parsed = urlparse(self.base_url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError(f"source {self.name!r}: base_url must be an http(s) URL; "
+                                 f"got {self.base_url!r}")
+        return self
+
+
+class SnapshotSettings(_Frozen):
+    """The snapshot job: which sources, how hard to push them, when a run has failed."""
+
+    sources: list[SourceSettings] = Field(default_factory=list)
+    fleet_file: str | None = Field(default=None, description="demo fleet.json for base URLs")
+    tasks: int | None = Field(default=None, ge=1, description="Spark tasks; default parallelism")
+    fail_below: float = Field(default=0.5, ge=0, le=1,
+                              description="a source under this coverage fails the run")
+    lease_ttl_s: float = Field(default=600.0, gt=0, description="a writer's lease expires after")
+
+    @model_validator(mode="after")
+    def _unique(self) -> "SnapshotSettings":
+        names = [s.name for s in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError(f"source names must be unique; got {names}")
+        return self
+
+
 class Config(_Frozen):
     """A whole timetravel profile."""
 
@@ -163,6 +322,8 @@ class Config(_Frozen):
     s3: S3Settings | None = None
     tables: TableSettings = Field(default_factory=TableSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> "Config":

@@ -14,6 +14,8 @@ __all__ = [
     "StoreError",
     "TableNotFoundError",
     "TimeTravelRangeError",
+    "SelectionError",
+    "RunNotFoundError",
 ]
 
 
@@ -39,3 +41,11 @@ class TableNotFoundError(StoreError, ValueError):
 
 class TimeTravelRangeError(StoreError, ValueError):
     """Raised when a version or timestamp asked for is outside the table's history."""
+
+
+class SelectionError(TimeTravelError, ValueError):
+    """Raised when contexts cannot be selected: empty population, unknown strata columns."""
+
+
+class RunNotFoundError(TimeTravelError, ValueError):
+    """Raised when a run id is not in the runs index."""

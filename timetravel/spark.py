@@ -12,6 +12,7 @@ Two ways to run:
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from timetravel.config import Config
@@ -50,6 +51,9 @@ def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if config.spark.master.startswith("local"):
+        # Python workers must run the driver's interpreter (the venv), not whatever
+        # `python3` is first on PATH.
+        settings["spark.pyspark.python"] = sys.executable
         # Loopback only: a laptop's hostname may not resolve, and nothing should listen wider.
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
@@ -98,6 +102,10 @@ def get_spark(config: Config | None = None) -> "SparkSession":
         # Connect to spark-submit's JVM first: only then does SparkConf() load the command
         # line's --master/--conf (JVM system properties) instead of starting empty.
         SparkContext._ensure_initialized()
+    elif config.spark.master.startswith("local"):
+        # SparkContext starts Python workers with $PYSPARK_PYTHON (default: `python3` on
+        # PATH, not this venv); the spark.pyspark.python setting is only read by spark-submit.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # setIfMissing only fills gaps, so whatever the command line said wins.
     conf = SparkConf()
     for key, value in spark_settings(config, with_jars=not submitted).items():

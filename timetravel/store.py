@@ -168,6 +168,11 @@ class DeltaStore:
         return [Commit(int(r["version"]), from_micros(r["micros"]), r["operation"],
                        r["userMetadata"]) for r in rows]
 
+    def version_written_by(self, name: str, user_metadata: str) -> int | None:
+        """The version of the (first) commit tagged ``user_metadata``, or None."""
+        versions = [c.version for c in self.history(name) if c.user_metadata == user_metadata]
+        return min(versions) if versions else None
+
     def properties(self, name: str) -> dict[str, str]:
         self._require(name)
         detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(name)}`").first()

@@ -3,7 +3,9 @@
 1. start the demo fleet with its clock frozen at T1, show a few members' answers;
 2. advance the clock two weeks to T2, show the answers again and what changed; stop the fleet;
 3. export the population at T1 and T2 to Delta (replaying T1 commits nothing), print the
-   table's history and read the T1 population back as of its Delta version.
+   table's history and read the T1 population back as of its Delta version;
+4. select stratified context sets for three run times (with the panel) and print the
+   per-stratum table and the runs index.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from pathlib import Path
 import httpx
 
 from timetravel.config import Config
+from timetravel.contexts import select_contexts
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
+from timetravel.reports import runs_table, selection_table
+from timetravel.runs import RunsIndex
 from timetravel.store import DeltaStore
 from timetravel.times import to_utc
 
@@ -73,6 +78,18 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
         f"latest: {latest.count()} members (snapshot of T2)")
     by_region = {r["region"]: r["count"] for r in latest.groupBy("region").count().collect()}
     say("  by region at T2: " + ", ".join(f"{k} {v}" for k, v in sorted(by_region.items())))
+
+    say("\n== context selection: stratified samples with design weights (runs index)")
+    for offset in (0, 7, 14):
+        result = select_contexts(store, config.selection, t1 + timedelta(days=offset, hours=6))
+        say(("\n" + selection_table(result)) if offset == 14 else
+            f"  {result.run_id}: {result.sample_size} of {result.population_size} contexts in "
+            f"{len(result.strata)} strata"
+            + (f", panel from {result.previous_run_id}" if result.previous_run_id else "")
+            + (" (already selected)" if result.reused else ""))
+    say("\n-- runs index")
+    for line in runs_table(RunsIndex(store).list(limit=5)).splitlines():
+        say("  " + line)
 
 
 def _ask(fleet: Fleet, members: tuple[int, ...]) -> dict[int, dict[str, object]]:
