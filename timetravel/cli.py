@@ -214,3 +214,7 @@ def main() -> None:
     except TimeTravelError as exc:
         typer.echo(f"timetravel: error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

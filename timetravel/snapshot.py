@@ -122,13 +122,19 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
     with Lease(config, "snapshot", holder=run_id, ttl_s=settings.lease_ttl_s):
         runs.record(run_id, run.run_time, "snapshot", "running")
         requested = contexts.count()
-        pending = _missing_pairs(store, contexts, sources, entity, run_id)
-        outcomes, progress = _fetch(store, pending, sources, settings, entity, on_progress)
+        pending = _missing_pairs(store, contexts, sources, entity, run_id).cache()
         try:
-            attempt, versions = _commit(store, outcomes, sources, entity, run_id)
-            summaries = _summaries(store, outcomes, sources, requested, run_id, settings)
+            missing = {r["source"]: r["n"] for r in pending.groupBy("source").count()
+                       .withColumnRenamed("count", "n").collect()}
+            outcomes, _ = _fetch(store, pending, sources, settings, entity, on_progress)
+        finally:
+            pending.unpersist()
+        try:
+            now = _tally(outcomes)
+            attempt, versions = _commit(store, outcomes, sources, entity, run_id, now)
         finally:
             outcomes.unpersist()
+        summaries = _summaries(sources, requested, missing, now, settings)
         status = _run_status(summaries)
         details = {"attempt": attempt, "sources": {s.source: s.__dict__ for s in summaries}}
         runs.record(run_id, run.run_time, "snapshot", status, details=details,
@@ -243,13 +249,23 @@ def _update(progress: Progress, counts: Counter[str]) -> None:
         (progress.done if outcome == "ok" else progress.failed)[source] = value
 
 
+def _tally(outcomes: "DataFrame") -> dict[tuple[str, bool], tuple[int, int]]:
+    """(source, ok) -> (pairs, pairs that needed more than one attempt)."""
+    from pyspark.sql import functions as F
+
+    rows = outcomes.groupBy("source", "ok").agg(
+        F.count(F.lit(1)).alias("n"), F.sum((F.col("attempts") > 1).cast("int")).alias("r"))
+    return {(r["source"], r["ok"]): (int(r["n"]), int(r["r"] or 0)) for r in rows.collect()}
+
+
 def _commit(store: DeltaStore, outcomes: "DataFrame", sources: dict[str, SourceSettings],
-            entity: list[str], run_id: str) -> tuple[int, dict[str, int]]:
+            entity: list[str], run_id: str,
+            now: dict[tuple[str, bool], tuple[int, int]]) -> tuple[int, dict[str, int]]:
     from pyspark.sql import functions as F
 
     written_at = spark_instant(datetime.now(timezone.utc))
     versions: dict[str, int] = {}
-    attempt = 0
+    attempt = 1
     for name, source in sources.items():
         table = facts_table(name)
         facts = (outcomes.where(F.col("ok") & (F.col("source") == name))
@@ -263,43 +279,44 @@ def _commit(store: DeltaStore, outcomes: "DataFrame", sources: dict[str, SourceS
                      comment=f"facts from source {name!r}, one row per (context, run)")
         # The txn version counts this run's earlier commits: an attempt that died before
         # committing reuses its number, one that committed gets a new one.
-        txn_version = sum(1 for c in store.history(table) if c.user_metadata == run_id)
+        txn_version = _commits_of(store, table, run_id)
         attempt = max(attempt, txn_version + 1)
-        if facts.limit(1).count():
-            store.append(table, facts, user_metadata=run_id, merge_schema=True,
-                         txn=Txn(f"snapshot:{run_id}:{name}", txn_version))
-        versions[table] = store.latest_version(table)
+        version = None
+        if now.get((name, True), (0, 0))[0]:
+            version = store.append(table, facts, user_metadata=run_id, merge_schema=True,
+                                   txn=Txn(f"snapshot:{run_id}:{name}", txn_version))
+        versions[table] = version if version is not None else store.latest_version(table)
     errors = (outcomes.where(~F.col("ok"))
               .select(F.lit(run_id).alias("run_id"), F.lit(attempt).alias("attempt"), "source",
                       *entity, "attempts", "last_status", "error_class", "error_message",
                       F.timestamp_micros("fetched_micros").alias("failed_at")))
     store.create(ERRORS_TABLE, errors.schema, comment="every failed (context, source) fetch")
-    if errors.limit(1).count():
-        txn_version = sum(1 for c in store.history(ERRORS_TABLE) if c.user_metadata == run_id)
-        store.append(ERRORS_TABLE, errors, user_metadata=run_id,
-                     txn=Txn(f"snapshot-errors:{run_id}", txn_version))
-    versions[ERRORS_TABLE] = store.latest_version(ERRORS_TABLE)
+    version = None
+    if any(n for (_, ok), (n, _) in now.items() if not ok):
+        version = store.append(ERRORS_TABLE, errors, user_metadata=run_id,
+                               txn=Txn(f"snapshot-errors:{run_id}",
+                                       _commits_of(store, ERRORS_TABLE, run_id)))
+    versions[ERRORS_TABLE] = version if version is not None else store.latest_version(ERRORS_TABLE)
     return attempt, versions
 
 
-def _summaries(store: DeltaStore, outcomes: "DataFrame", sources: dict[str, SourceSettings],
-               requested: int, run_id: str, settings: SnapshotSettings) -> list[SourceSummary]:
-    from pyspark.sql import functions as F
+def _commits_of(store: DeltaStore, table: str, run_id: str) -> int:
+    return sum(1 for c in store.history(table) if c.user_metadata == run_id)
 
-    now = {(r["source"], r["ok"]): (r["n"], r["retried"]) for r in outcomes.groupBy("source", "ok")
-           .agg(F.count(F.lit(1)).alias("n"),
-                F.sum((F.col("attempts") > 1).cast("int")).alias("retried")).collect()}
+
+def _summaries(sources: dict[str, SourceSettings], requested: int, missing: dict[str, int],
+               now: dict[tuple[str, bool], tuple[int, int]],
+               settings: SnapshotSettings) -> list[SourceSummary]:
     summaries = []
     for name, source in sources.items():
-        fetched = store.read(facts_table(name)).where(F.col("run_id") == run_id).count()
+        ok_now, retried_ok = now.get((name, True), (0, 0))
+        failed_now, retried_failed = now.get((name, False), (0, 0))
+        fetched = requested - missing.get(name, 0) + ok_now
         coverage = fetched / requested if requested else 1.0
         status = ("ok" if coverage >= source.min_coverage else
                   "failed" if coverage < settings.fail_below else "partial")
-        ok_now, retried_ok = now.get((name, True), (0, 0))
-        failed_now, retried_failed = now.get((name, False), (0, 0))
         summaries.append(SourceSummary(name, requested, fetched, requested - fetched, coverage,
-                                       status, ok_now, failed_now,
-                                       (retried_ok or 0) + (retried_failed or 0)))
+                                       status, ok_now, failed_now, retried_ok + retried_failed))
     return summaries
 
 
