@@ -52,9 +52,10 @@ def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> Non
     assert "replaying the T1 export -> nothing committed" in out
     assert "population@2026-06-15T00:00:00+00:00" in out
     assert "pinned v1:" in out
-    assert "run-20260601T060000Z:" in out and "panel from run-20260608T060000Z" in out
+    assert "run-20260601T060000Z:" in out and "(panel from run-20260608T060000Z)" in out
     assert "mean weight" in out
-    assert "select=ok" in out
+    assert "snapshot ok: ratings 100%, member-profile 100%" in out
+    assert "select=ok, snapshot=ok" in out
     assert not (tmp_path / "fleet" / "fleet.json").exists()
 
 

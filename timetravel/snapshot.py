@@ -84,6 +84,7 @@ class Progress:
     done: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
 
 
 def resolve_sources(settings: SnapshotSettings) -> dict[str, SourceSettings]:
@@ -237,6 +238,7 @@ def _fetch(store: DeltaStore, pending: "DataFrame", sources: dict[str, SourceSet
     finally:
         stop.set()
         reporter.join()
+    progress.finished = time.monotonic()
     _update(progress, counts.value)
     if on_progress is not None:
         on_progress(progress)

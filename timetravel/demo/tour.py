@@ -1,17 +1,18 @@
 """``make demo``: the whole pipeline as far as it exists, narrated.
 
 1. start the demo fleet with its clock frozen at T1, show a few members' answers;
-2. advance the clock two weeks to T2, show the answers again and what changed; stop the fleet;
+2. advance the clock two weeks to T2, show the answers again and what changed;
 3. export the population at T1 and T2 to Delta (replaying T1 commits nothing), print the
    table's history and read the T1 population back as of its Delta version;
-4. select stratified context sets for three run times (with the panel) and print the
-   per-stratum table and the runs index.
+4. for three run times a week apart: move the fleet's clock there, select a stratified
+   context set (with the panel) and snapshot every source into Delta; print per-source
+   coverage, the last run's per-stratum and per-source tables, and the runs index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,8 +23,9 @@ from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
-from timetravel.reports import runs_table, selection_table
+from timetravel.reports import runs_table, selection_table, snapshot_table
 from timetravel.runs import RunsIndex
+from timetravel.snapshot import snapshot_facts
 from timetravel.store import DeltaStore
 from timetravel.times import to_utc
 
@@ -53,10 +55,37 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
             for service in SERVICES:
                 say(f"  member {member} {service:<16} "
                     f"{describe_change(service, before[member][service], after[member][service])}")
-    say("fleet stopped")
 
+        store = store_factory()
+        _population(store, config, t1, t2, say)
+
+        say("\n== scheduled runs: select a stratified context set, then snapshot every source")
+        snapshot_config = config.model_copy(update={"snapshot": config.snapshot.model_copy(
+            update={"fleet_file": str(fleet.state_dir / "fleet.json")})})
+        results = []
+        for offset in (0, 7, 14):
+            run_time = t1 + timedelta(days=offset, hours=6)
+            fleet.clock.set(run_time)  # the services answer "now" = the run's time
+            selected = select_contexts(store, config.selection, run_time)
+            snap = snapshot_facts(store, snapshot_config, selected.run_id)
+            results.append((selected, snap))
+            coverage = ", ".join(f"{s.source} {s.coverage:.0%}" for s in snap.sources)
+            say(f"  {selected.run_id}: {selected.sample_size} of {selected.population_size} "
+                f"contexts in {len(selected.strata)} strata"
+                + (f" (panel from {selected.previous_run_id})" if selected.previous_run_id else "")
+                + f"; snapshot {snap.status}: {coverage}")
+    say("fleet stopped")
+    last_selection, last_snapshot = results[-1]
+    say("\n" + selection_table(last_selection))
+    say("\n" + snapshot_table(last_snapshot))
+    say("\n-- runs index")
+    for line in runs_table(RunsIndex(store).list(limit=5)).splitlines():
+        say("  " + line)
+
+
+def _population(store: DeltaStore, config: Config, t1: datetime, t2: datetime,
+                say: Callable[[str], None]) -> None:
     say("\n== population export to Delta (input of stratified sampling)")
-    store = store_factory()
     world = World(**config.demo.world_args())  # type: ignore[arg-type]
     for instant in (t1, t2):
         version = write_population(store, world, instant)
@@ -76,20 +105,6 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
         f"(pinned) vs latest")
     say(f"  pinned v{t1_version}: {pinned.count()} members (snapshot of T1); "
         f"latest: {latest.count()} members (snapshot of T2)")
-    by_region = {r["region"]: r["count"] for r in latest.groupBy("region").count().collect()}
-    say("  by region at T2: " + ", ".join(f"{k} {v}" for k, v in sorted(by_region.items())))
-
-    say("\n== context selection: stratified samples with design weights (runs index)")
-    for offset in (0, 7, 14):
-        result = select_contexts(store, config.selection, t1 + timedelta(days=offset, hours=6))
-        say(("\n" + selection_table(result)) if offset == 14 else
-            f"  {result.run_id}: {result.sample_size} of {result.population_size} contexts in "
-            f"{len(result.strata)} strata"
-            + (f", panel from {result.previous_run_id}" if result.previous_run_id else "")
-            + (" (already selected)" if result.reused else ""))
-    say("\n-- runs index")
-    for line in runs_table(RunsIndex(store).list(limit=5)).splitlines():
-        say("  " + line)
 
 
 def _ask(fleet: Fleet, members: tuple[int, ...]) -> dict[int, dict[str, object]]:
