@@ -16,6 +16,7 @@ __all__ = [
     "TimeTravelRangeError",
     "SelectionError",
     "RunNotFoundError",
+    "AsOfError",
 ]
 
 
@@ -49,3 +50,7 @@ class SelectionError(TimeTravelError, ValueError):
 
 class RunNotFoundError(TimeTravelError, ValueError):
     """Raised when a run id is not in the runs index."""
+
+
+class AsOfError(TimeTravelError, ValueError):
+    """Raised when a point-in-time join is asked with missing columns or wrong types."""

@@ -1,0 +1,98 @@
+"""Run the as-of join on each engine from plain Python rows, and read results back as
+sorted dicts with timestamps as 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENGINES = ["spark", "duckdb"]
+
+
+def _sort_key(row: dict[str, Any]) -> list[tuple[bool, str]]:
+    # Label column 'y' first (the tests' expectations read in that order), then everything.
+    return [(True, str(row.get("y")))] + [(v is not None, str(v)) for v in row.values()]
+
+
+class PitRunner:
+    def __init__(self, engine: str, spark: Any) -> None:
+        self.engine = engine
+        self.spark = spark
+
+    def frame(self, rows: list[tuple[Any, ...]], schema: str):  # type: ignore[no-untyped-def]
+        """A Spark DataFrame; timestamp columns are given as UTC strings (TZ-proof)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import _parse_datatype_string
+
+        struct = _parse_datatype_string(schema)
+        as_text = ", ".join(f"`{f.name}` {'string' if f.dataType.simpleString() == 'timestamp' else f.dataType.simpleString()}"
+                            for f in struct.fields)
+        frame = self.spark.createDataFrame(rows, as_text)
+        return frame.select(*(F.to_timestamp(f.name).alias(f.name)
+                              if f.dataType.simpleString() == "timestamp" else F.col(f.name)
+                              for f in struct.fields))
+
+    def run(self, labels: list[tuple[Any, ...]], labels_schema: str,
+            sources: dict[str, tuple[list[tuple[Any, ...]], str]], **options: Any) -> list[dict[str, Any]]:
+        from timetravel.asof import point_in_time_join
+
+        options.setdefault("entity", "context_id")
+        label_frame = self.frame(labels, labels_schema)
+        source_frames = {n: self.frame(rows, schema) for n, (rows, schema) in sources.items()}
+        if self.engine == "spark":
+            return _collect(point_in_time_join(label_frame, source_frames, **options))
+        if self.engine == "duckdb":
+            from timetravel.asof_embedded import point_in_time_join_arrow
+
+            out = point_in_time_join_arrow(_arrow(label_frame),
+                                           {n: _arrow(f) for n, f in source_frames.items()},
+                                           **options)
+            return _collect_arrow(out)
+        raise AssertionError(f"unknown engine {self.engine}")
+
+
+def instant_text(micros: int | None) -> str | None:
+    """Epoch micros -> '2026-01-01 04:00:00' (with '.ffffff' only when non-zero)."""
+    from timetravel.times import from_micros
+
+    if micros is None:
+        return None
+    value = from_micros(micros)
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{value.microsecond:06d}" if value.microsecond else text
+
+
+def _collect(frame) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    stamps = {c for c, t in frame.dtypes if t == "timestamp"}
+    micros = [F.unix_micros(c).alias(c) if c in stamps else F.col(c) for c in frame.columns]
+    rows = [{k: instant_text(v) if k in stamps else v for k, v in r.asDict().items()}
+            for r in frame.select(*micros).collect()]
+    return sorted(rows, key=_sort_key)
+
+
+def _arrow(frame):  # type: ignore[no-untyped-def]
+    """A Spark DataFrame as an Arrow table, timestamps as UTC microseconds (TZ-proof)."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    stamps = [c for c, t in frame.dtypes if t == "timestamp"]
+    table = frame.select(*(F.unix_micros(c).alias(c) if c in stamps else F.col(c)
+                           for c in frame.columns)).toArrow()
+    for name in stamps:
+        index = table.column_names.index(name)
+        table = table.set_column(index, name, table.column(name).cast(pa.timestamp("us", "UTC")))
+    return table
+
+
+def _collect_arrow(table) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    stamps = {f.name for f in table.schema if pa.types.is_timestamp(f.type)}
+    for name in stamps:
+        index = table.column_names.index(name)
+        micros = table.column(name).cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+        table = table.set_column(index, name, micros)
+    rows = [{k: instant_text(v) if k in stamps else v for k, v in row.items()}
+            for row in table.to_pylist()]
+    return sorted(rows, key=_sort_key)
