@@ -78,7 +78,7 @@ def point_in_time_join_arrow(labels: "pa.Table", sources: Mapping[str, "pa.Table
         sql = (f"SELECT {', '.join(selects)} FROM "
                f"(SELECT *, CAST({_q(label_time)} AS TIMESTAMP) AS __tt_t FROM labels_in) l "
                f"{' '.join(joins)} ORDER BY l.{_ROW}")
-        return con.execute(sql).to_arrow_table()
+        return con.sql(sql).to_arrow_table()
     finally:
         con.close()
 

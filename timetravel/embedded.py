@@ -1,0 +1,103 @@
+"""The embedded engine's side of storage: Delta tables read without Spark (delta-rs).
+
+The same tables the Spark jobs write are opened with ``deltalake`` at a pinned version
+(a manifest's versions, or a run's), with only the needed columns, and pruned by partition
+before anything is read. ``s3a://`` warehouses are read through delta-rs's S3 client with the
+profile's endpoint, region and path style; credentials come from the AWS environment as
+everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from timetravel.asof import Staleness
+from timetravel.asof_embedded import point_in_time_join_arrow
+from timetravel.config import Config
+from timetravel.errors import TableNotFoundError
+from timetravel.times import to_utc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["table_uri", "storage_options", "read_table", "join_facts"]
+
+
+def table_uri(config: Config, name: str) -> str:
+    """The table's URI as delta-rs spells it (``s3://`` for ``s3a://``)."""
+    root = config.warehouse.root
+    if root.startswith("s3a://"):
+        root = "s3://" + root[len("s3a://"):]
+    return f"{root}/{name}"
+
+
+def storage_options(config: Config) -> dict[str, str]:
+    """delta-rs (object_store) options for the profile's S3 endpoint; empty for local disk."""
+    if not config.warehouse.is_s3 or config.s3 is None:
+        return {}
+    options = {"AWS_REGION": config.s3.region,
+               "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not config.s3.path_style).lower()}
+    if config.s3.endpoint:
+        options["AWS_ENDPOINT_URL"] = config.s3.endpoint
+        options["AWS_ALLOW_HTTP"] = str(config.s3.endpoint.startswith("http://")).lower()
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if os.environ.get(variable):
+            options[variable] = os.environ[variable]
+    return options
+
+
+def read_table(config: Config, name: str, *, version: int | None = None,
+               columns: Sequence[str] | None = None,
+               partitions: Sequence[tuple[str, str, Any]] | None = None) -> "pa.Table":
+    """The table at ``version`` (latest if None), only ``columns``, only matching partitions.
+
+    ``partitions`` are delta-rs filters, e.g. ``[("snapshot_date", "<=", "2026-06-01")]``.
+    """
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError as DeltaRsNotFound
+
+    uri = table_uri(config, name)
+    try:
+        table = DeltaTable(uri, version=version, storage_options=storage_options(config))
+    except DeltaRsNotFound:
+        raise TableNotFoundError(f"no Delta table {name!r} at {uri}") from None
+    dataset = table.to_pyarrow_dataset(
+        file_pruning_predicate=list(partitions) if partitions else None)
+    return dataset.to_table(columns=list(columns) if columns else None)
+
+
+def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[str, int]], *,
+               entity: str | Sequence[str], label_time: str = "label_time",
+               written_time: str | None = "written_at", max_staleness: Staleness = None,
+               drop: Sequence[str] = ("run_id", "snapshot_date")) -> "pa.Table":
+    """Point-in-time join of ``labels`` with fact tables read at pinned versions.
+
+    ``sources`` maps a source name to (table name, Delta version). Partitions of
+    ``snapshot_date`` that cannot hold a usable snapshot (after the last label, or older
+    than the staleness bound allows) are never read.
+    """
+    import pyarrow.compute as pc
+
+    times = labels.column(label_time)
+    latest = pc.max(times).as_py()
+    earliest = pc.min(times).as_py()
+    tables = {}
+    for name, (table, version) in sources.items():
+        bound = max_staleness.get(name) if isinstance(max_staleness, Mapping) else max_staleness
+        filters: list[tuple[str, str, Any]] = []
+        if latest is not None:
+            filters.append(("snapshot_date", "<=", _day(latest)))
+            if bound is not None and earliest is not None:
+                filters.append(("snapshot_date", ">=", _day(to_utc(earliest) - bound)))
+        facts = read_table(config, table, version=version, partitions=filters or None)
+        keep = [c for c in facts.column_names if c not in drop]
+        tables[name] = facts.select(keep)
+    return point_in_time_join_arrow(labels, tables, entity=entity, label_time=label_time,
+                                    written_time=written_time, max_staleness=max_staleness)
+
+
+def _day(value: datetime | date | timedelta) -> str:
+    return to_utc(value).date().isoformat()  # type: ignore[arg-type]
