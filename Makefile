@@ -7,12 +7,15 @@ STAMP  := $(VENV)/.installed
 JARS   := .cache/jars/manifest.json
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test jars clean help
+SIZE ?= medium
+
+.PHONY: setup demo test jars bench clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
 	@echo "make test   - run the test suite (real Spark, Delta, S3 API server on loopback)"
 	@echo "make setup  - only create .venv and fetch the jars"
+	@echo "make bench [SIZE=small|medium|large] - point-in-time join benchmark, all engines"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
 
 $(STAMP): pyproject.toml
@@ -35,6 +38,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -u benchmarks/pit_join.py --size $(SIZE)
 
 clean:
 	rm -rf $(VENV) .cache warehouse .pytest_cache

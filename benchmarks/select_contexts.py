@@ -10,7 +10,6 @@ Prints JSON and appends it to benchmarks/results/select_contexts.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -18,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _results import record
 from timetravel.config import load_config, load_config_dict
 from timetravel.contexts import select_contexts
 from timetravel.demo.population import write_population
@@ -55,11 +55,7 @@ def main() -> None:
             "select_cold_s": round(timings[0], 2), "select_warm_with_panel_s": round(timings[1], 2),
             "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         }
-    print(json.dumps(report, indent=1))
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    with open(out / "select_contexts.json", "a") as fh:
-        fh.write(json.dumps(report) + "\n")
+    record("select_contexts", report)
 
 
 if __name__ == "__main__":

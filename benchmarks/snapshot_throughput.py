@@ -12,13 +12,13 @@ against that bound. Goal: >= 80%. Prints JSON, appends to benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _results import record
 from timetravel.config import Allocation, SelectionSettings, SnapshotSettings, SourceSettings
 from timetravel.config import load_config, load_config_dict
 from timetravel.contexts import select_contexts
@@ -76,11 +76,7 @@ def main() -> None:
         "measured_contexts_per_s": round(rate, 1), "bound_contexts_per_s": round(bound, 1),
         "ratio_to_bound": round(rate / bound, 3), "cores": os.cpu_count(),
     }
-    print(json.dumps(report, indent=1))
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    with open(out / "snapshot_throughput.json", "a") as fh:
-        fh.write(json.dumps(report) + "\n")
+    record("snapshot_throughput", report)
 
 
 if __name__ == "__main__":

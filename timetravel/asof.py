@@ -32,7 +32,7 @@ from timetravel.errors import AsOfError
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["point_in_time_join", "feature_columns", "Staleness"]
+__all__ = ["point_in_time_join", "feature_columns", "validate_staleness", "Staleness"]
 
 Staleness = timedelta | Mapping[str, timedelta] | None
 _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
@@ -181,6 +181,11 @@ def _validate(labels: "DataFrame", sources: Mapping[str, "DataFrame"], keys: lis
             if left != right:
                 raise AsOfError(f"key column {key!r} is {left} in the labels but {right} in "
                                 f"source {name!r}; cast one side so they match")
+    validate_staleness(max_staleness, list(sources))
+
+
+def validate_staleness(max_staleness: Staleness, sources: Sequence[str]) -> None:
+    """Per-source staleness must name known sources and must not be negative."""
     if isinstance(max_staleness, Mapping):
         unknown = sorted(set(max_staleness) - set(sources))
         if unknown:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from timetravel.asof import Staleness
+from timetravel.asof import Staleness, validate_staleness
 from timetravel.errors import AsOfError
 
 if TYPE_CHECKING:
@@ -143,8 +143,4 @@ def _validate(labels: "pa.Table", sources: Mapping[str, "pa.Table"], keys: list[
             if left != right:
                 raise AsOfError(f"key column {key!r} is {left} in the labels but {right} in "
                                 f"source {name!r}; cast one side so they match")
-    if isinstance(max_staleness, Mapping):
-        unknown = sorted(set(max_staleness) - set(sources))
-        if unknown:
-            raise AsOfError(f"max_staleness names unknown source(s) {unknown}; "
-                            f"sources: {', '.join(sources)}")
+    validate_staleness(max_staleness, list(sources))

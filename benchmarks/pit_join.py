@@ -1,0 +1,279 @@
+"""Point-in-time join benchmark: every engine on the same data, outputs verified equal first.
+
+    .venv/bin/python benchmarks/pit_join.py [--size small|medium|large] [--repeats 3]
+
+Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, medium
+1M x 3 x 3M, large 10M x 3 x 30M. The data (fixed seeds; Zipf-like key skew (exponent 0.8)
+plus one hot key with 2% of rows,
+snapshot times on a minute grid so exact-time ties happen, nulls inside snapshots, 10% of
+label keys with no history) is generated once into benchmarks/data/ as Parquet (and as
+Delta tables for the embedded path) and reused.
+
+Engines, in one process, same data:
+- ``spark``: ours, ``timetravel.asof.point_in_time_join``, written to a noop sink;
+- ``embedded``: ours, delta-rs reads of the Delta tables at a pinned version + DuckDB;
+- ``duckdb_asof``: a hand-written DuckDB ASOF query over in-memory Arrow, threads=2
+  (the single-node floor);
+- ``spark_band``: the textbook band join + row_number in Spark.
+Feast's Spark offline store is not run yet (it needs its own environment).
+
+Each engine's output is converted to Arrow and compared with ours by row count and a sorted
+per-row hash before any time is reported. Reports cold (first) run, median of ``repeats``,
+peak RSS, and ratios. Prints JSON; appends to benchmarks/results/pit_join.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from _results import record
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+SIZES = {"small": (100_000, 300_000), "medium": (1_000_000, 3_000_000),
+         "large": (10_000_000, 30_000_000)}
+SOURCES = ("a", "b", "c")
+STALENESS = timedelta(days=7)
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+# ------------------------------------------------------------------------- data
+def generate(labels_n: int, snaps_n: int, directory: Path) -> None:
+    """Write labels.parquet and <source>.parquet (and Delta copies) into ``directory``."""
+    from deltalake import write_deltalake
+
+    directory.mkdir(parents=True, exist_ok=True)
+    entities = max(labels_n // 10, 1)
+    rng = np.random.default_rng(20261127)
+    start_us = int(START.timestamp() * 1_000_000)
+    minute = 60_000_000
+    horizon = 60 * 24 * 60  # 60 days of minutes
+
+    # Zipf-like popularity over the entities (exponent 0.8: the top key holds a few
+    # percent of rows), plus one hot key taking another 2% of all rows.
+    popularity = np.cumsum(1.0 / np.arange(1, entities + 1) ** 0.8)
+    popularity /= popularity[-1]
+
+    def keys(n: int, with_missing: bool) -> np.ndarray:
+        zipf = np.minimum(np.searchsorted(popularity, rng.random(n)), entities - 1)
+        hot = rng.random(n) < 0.02
+        out = np.where(hot, 0, zipf)
+        if with_missing:                                   # 10% keys never snapshotted
+            out = np.where(rng.random(n) < 0.1, entities + rng.integers(0, entities, n), out)
+        return out.astype(np.int64)
+
+    label_times = start_us + rng.integers(0, horizon, labels_n) * minute
+    labels = pa.table({"context_id": keys(labels_n, True),
+                       "label_time": pa.array(label_times, pa.timestamp("us", "UTC")),
+                       "label": rng.integers(0, 2, labels_n).astype(np.int8)})
+    pq.write_table(labels, directory / "labels.parquet")
+    for index, name in enumerate(SOURCES):
+        n = snaps_n
+        times = start_us + rng.integers(0, horizon // 60, n) * 60 * minute   # hourly grid: ties
+        written = times + rng.integers(0, 3_600_000_000, n)
+        f1 = rng.normal(index, 1, n)
+        f2 = rng.integers(0, 1000, n).astype(np.int64)
+        table = pa.table({
+            "context_id": keys(n, False),
+            "snapshot_time": pa.array(times, pa.timestamp("us", "UTC")),
+            "written_at": pa.array(written, pa.timestamp("us", "UTC")),
+            "f1": pa.array(f1, mask=rng.random(n) < 0.05),          # nulls inside rows
+            "f2": pa.array(f2, mask=rng.random(n) < 0.05),
+        })
+        pq.write_table(table, directory / f"{name}.parquet")
+        write_deltalake(str(directory / f"delta_{name}"), table, mode="overwrite")
+
+
+# ------------------------------------------------------------------------- engines
+def run_spark(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
+    from timetravel.asof import point_in_time_join
+
+    labels = spark.read.parquet(str(directory / "labels.parquet"))
+    sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+
+    def run(collect: bool) -> pa.Table | None:
+        out = point_in_time_join(labels, sources, written_time="written_at",
+                                 max_staleness=STALENESS)
+        if collect:
+            return _spark_arrow(out)
+        out.write.format("noop").mode("overwrite").save()
+        return None
+    return run
+
+
+def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    labels = spark.read.parquet(str(directory / "labels.parquet")).withColumn(
+        "_id", F.monotonically_increasing_id()).cache()
+    sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+    bound = int(STALENESS.total_seconds())
+
+    def run(collect: bool) -> pa.Table | None:
+        out = labels
+        for name, snaps in sources.items():
+            s = snaps.select(*(F.col(c).alias(f"{name}__{c}") for c in snaps.columns))
+            pairs = labels.select("_id", "context_id", "label_time").join(
+                s, (F.col("context_id") == F.col(f"{name}__context_id"))
+                & (F.col(f"{name}__snapshot_time") <= F.col("label_time"))
+                & (F.col(f"{name}__snapshot_time") >= F.col("label_time") - F.expr(f"INTERVAL {bound} SECONDS")))
+            window = Window.partitionBy("_id").orderBy(F.col(f"{name}__snapshot_time").desc(),
+                                                        F.col(f"{name}__written_at").desc())
+            best = (pairs.withColumn("_rn", F.row_number().over(window)).where("_rn = 1")
+                    .select("_id", f"{name}__f1", f"{name}__f2", f"{name}__snapshot_time"))
+            out = out.join(best, "_id", "left")
+        out = out.drop("_id")
+        if collect:
+            return _spark_arrow(out)
+        out.write.format("noop").mode("overwrite").save()
+        return None
+    return run
+
+
+def run_embedded(directory: Path) -> Callable[[bool], pa.Table | None]:
+    from deltalake import DeltaTable
+
+    from timetravel.asof_embedded import point_in_time_join_arrow
+
+    def run(collect: bool) -> pa.Table | None:
+        labels = pq.read_table(directory / "labels.parquet")
+        sources = {n: DeltaTable(str(directory / f"delta_{n}"), version=0).to_pyarrow_table()
+                   for n in SOURCES}
+        out = point_in_time_join_arrow(labels, sources, written_time="written_at",
+                                       max_staleness=STALENESS, threads=2)
+        return out if collect else None
+    return run
+
+
+def run_duckdb_asof(directory: Path) -> Callable[[bool], pa.Table | None]:
+    import duckdb
+
+    labels = pq.read_table(directory / "labels.parquet")
+    sources = {n: pq.read_table(directory / f"{n}.parquet") for n in SOURCES}
+    micros = int(STALENESS / timedelta(microseconds=1))
+
+    def run(collect: bool) -> pa.Table | None:
+        con = duckdb.connect()
+        con.execute("SET threads = 2")
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("labels", labels)
+        selects, joins = ["l.context_id", "l.label_time", "l.label"], []
+        for name, table in sources.items():
+            con.register(f"raw_{name}", table)
+            con.execute(f"""CREATE TEMP TABLE {name} AS SELECT * FROM raw_{name}
+                WHERE context_id IS NOT NULL
+                QUALIFY row_number() OVER (PARTITION BY context_id, snapshot_time
+                                           ORDER BY written_at DESC) = 1""")
+            ok = (f"({name}.snapshot_time IS NOT NULL AND "
+                  f"epoch_us(l.label_time) - epoch_us({name}.snapshot_time) <= {micros})")
+            selects += [f"CASE WHEN {ok} THEN {name}.{c} END AS {name}__{c}"
+                        for c in ("f1", "f2", "snapshot_time")]
+            joins.append(f"ASOF LEFT JOIN {name} ON l.context_id = {name}.context_id "
+                         f"AND l.label_time >= {name}.snapshot_time")
+        out = con.sql(f"SELECT {', '.join(selects)} FROM labels l {' '.join(joins)}").to_arrow_table()
+        con.close()
+        return out if collect else None
+    return run
+
+
+# ------------------------------------------------------------------------- verification
+def _spark_arrow(frame: Any) -> pa.Table:
+    from pyspark.sql import functions as F
+
+    stamps = [c for c, t in frame.dtypes if t == "timestamp"]
+    return frame.select(*(F.unix_micros(c).alias(c) if c in stamps else F.col(c)
+                          for c in frame.columns)).toArrow()
+
+
+def row_hashes(table: pa.Table) -> np.ndarray:
+    """A sorted per-row hash, independent of engine, column order and row order."""
+    import pandas as pd
+
+    columns = sorted(table.column_names)
+    frame = {}
+    for name in columns:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+        elif pa.types.is_integer(column.type):
+            column = column.cast(pa.int64())
+        frame[name] = column.to_pandas()
+    hashes = pd.util.hash_pandas_object(pd.DataFrame(frame), index=False).to_numpy()
+    return np.sort(hashes)
+
+
+# ------------------------------------------------------------------------- driver
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=list(SIZES), default="medium")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engines", default="spark,embedded,duckdb_asof,spark_band")
+    args = parser.parse_args()
+    labels_n, snaps_n = SIZES[args.size]
+    directory = DATA / args.size
+    if not (directory / "labels.parquet").exists():
+        print(f"generating {args.size} data into {directory} ...", flush=True)
+        generate(labels_n, snaps_n, directory)
+
+    from timetravel.config import load_config
+    from timetravel.spark import get_spark
+
+    config = load_config(ROOT / "conf" / "local.yaml")
+    spark = get_spark(config)
+    spark.sparkContext.setLogLevel("ERROR")
+    engines = {"spark": lambda: run_spark(spark, directory),
+               "embedded": lambda: run_embedded(directory),
+               "duckdb_asof": lambda: run_duckdb_asof(directory),
+               "spark_band": lambda: run_spark_band(spark, directory)}
+    chosen = args.engines.split(",")
+    reference = None
+    report: dict[str, Any] = {"benchmark": "pit_join", "size": args.size, "labels": labels_n,
+                              "sources": len(SOURCES), "snapshot_rows_per_source": snaps_n,
+                              "date": datetime.now(timezone.utc).isoformat(),
+                              "cores": os.cpu_count(), "engines": {}}
+    for name in chosen:
+        run = engines[name]()
+        result = run(True)                       # verification run (not timed)
+        assert result is not None
+        hashes = row_hashes(result)
+        if reference is None:
+            reference = hashes
+        equal = hashes.shape == reference.shape and bool(np.array_equal(hashes, reference))
+        if not equal:
+            report["engines"][name] = {"verified_equal": False, "rows": int(result.num_rows)}
+            print(f"{name}: OUTPUT DIFFERS from {chosen[0]} - no time reported", flush=True)
+            continue
+        times = []
+        for _ in range(args.repeats + 1):        # the first is the cold run
+            started = time.perf_counter()
+            run(False)
+            times.append(time.perf_counter() - started)
+        report["engines"][name] = {
+            "verified_equal": True, "rows": int(result.num_rows), "cold_s": round(times[0], 3),
+            "median_s": round(statistics.median(times[1:]), 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        print(f"{name}: {report['engines'][name]}", flush=True)
+    timed = {k: v["median_s"] for k, v in report["engines"].items() if v.get("verified_equal")}
+    if "spark" in timed and "spark_band" in timed:
+        report["spark_over_band_join"] = round(timed["spark"] / timed["spark_band"], 3)
+    if "embedded" in timed and "duckdb_asof" in timed:
+        report["embedded_over_duckdb_asof"] = round(timed["embedded"] / timed["duckdb_asof"], 3)
+    report["note"] = ("peak_rss_mb is the driver process's peak so far (Spark's JVM not "
+                      "included); Feast not run")
+    record("pit_join", report)
+
+
+if __name__ == "__main__":
+    main()
