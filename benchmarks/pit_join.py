@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/pit_join.py [--size small|medium|large] [--repeats 3]
 
-Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, medium
-1M x 3 x 3M, large 10M x 3 x 30M. The data (fixed seeds; Zipf-like key skew (exponent 0.8)
+Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, x3 (3x small),
+medium 1M x 3 x 3M (10x small: with small and x3, the scale curve), large 10M x 3 x 30M. The data (fixed seeds; Zipf-like key skew (exponent 0.8)
 plus one hot key with 2% of rows,
 snapshot times on a minute grid so exact-time ties happen, nulls inside snapshots, 10% of
 label keys with no history) is generated once into benchmarks/data/ as Parquet (and as
@@ -41,7 +41,7 @@ from _results import record
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
-SIZES = {"small": (100_000, 300_000), "medium": (1_000_000, 3_000_000),
+SIZES = {"small": (100_000, 300_000), "x3": (300_000, 900_000), "medium": (1_000_000, 3_000_000),
          "large": (10_000_000, 30_000_000)}
 SOURCES = ("a", "b", "c")
 STALENESS = timedelta(days=7)
