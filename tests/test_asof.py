@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.utils.asof_engines import ENGINES, PitRunner
+from tests.utils.asof_engines import ENGINES, PitRunner, sort_key
 from timetravel.errors import AsOfError
 
 pytestmark = pytest.mark.spark
@@ -169,7 +169,7 @@ def test_randomized_against_brute_force(pit: PitRunner, seed: int) -> None:
     staleness = {"a": timedelta(minutes=rng.choice([0, 15, 45, 120])), "b": timedelta(hours=3)}
     got = pit.run(labels, LABELS, {n: (rows, schema) for n, rows in sources.items()},
                   written_time="written_at", max_staleness=staleness)
-    expected = sorted(_brute_force(labels, sources, staleness), key=_sort_key)
+    expected = sorted(_brute_force(labels, sources, staleness), key=sort_key)
     assert got == expected
 
 
@@ -190,8 +190,3 @@ def _brute_force(labels, sources, staleness):  # type: ignore[no-untyped-def]
             row[f"{name}__x"] = chosen[3] if chosen else None
             row[f"{name}__snapshot_time"] = chosen[1] if chosen else None
         yield row
-
-
-def _sort_key(row):  # type: ignore[no-untyped-def]
-    # Label column 'y' first (the tests' expectations read in that order), then everything.
-    return [(True, str(row.get("y")))] + [(v is not None, str(v)) for v in row.values()]

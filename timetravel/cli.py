@@ -24,6 +24,15 @@ def _config(ctx: typer.Context) -> Config:
     return ctx.obj["config"]
 
 
+def _store(config: Config):  # type: ignore[no-untyped-def]
+    from timetravel.spark import get_spark
+    from timetravel.store import DeltaStore
+
+    spark = get_spark(config)
+    spark.sparkContext.setLogLevel("ERROR")
+    return DeltaStore(spark, config)
+
+
 @app.callback()
 def _main(ctx: typer.Context, conf: ConfOption = None) -> None:
     ctx.obj = {"config": load_config(conf)}
@@ -64,18 +73,10 @@ def show_config(ctx: typer.Context) -> None:
 def demo_run(ctx: typer.Context) -> None:
     """Run the demo end to end: fleet, time moving, population export to Delta."""
     from timetravel.demo.tour import run_demo
-    from timetravel.spark import get_spark
-    from timetravel.store import DeltaStore
 
     config = _config(ctx)
     typer.echo(f"timetravel demo: profile {config.profile!r}, warehouse {config.warehouse.root}")
-
-    def store() -> DeltaStore:
-        spark = get_spark(config)
-        spark.sparkContext.setLogLevel("ERROR")
-        return DeltaStore(spark, config)
-
-    run_demo(config, store, say=typer.echo)
+    run_demo(config, lambda: _store(config), say=typer.echo)
 
 
 @demo_app.command("up")
@@ -135,14 +136,10 @@ def demo_population(ctx: typer.Context,
     """Export the demo population as of an instant to the Delta table 'population'."""
     from timetravel.demo.population import POPULATION_TABLE, write_population
     from timetravel.demo.world import World
-    from timetravel.spark import get_spark
-    from timetravel.store import DeltaStore
     from timetravel.times import to_utc
 
     config = _config(ctx)
-    spark = get_spark(config)
-    spark.sparkContext.setLogLevel("ERROR")
-    store = DeltaStore(spark, config)
+    store = _store(config)
     try:
         instant = to_utc(as_of)
     except ValueError as exc:
@@ -151,15 +148,6 @@ def demo_population(ctx: typer.Context,
     where = store.path(POPULATION_TABLE)
     typer.echo(f"population as of {instant.isoformat()} -> "
                f"{where} {'(already exported)' if version is None else f'version {version}'}")
-
-
-def _store(config: Config):  # type: ignore[no-untyped-def]
-    from timetravel.spark import get_spark
-    from timetravel.store import DeltaStore
-
-    spark = get_spark(config)
-    spark.sparkContext.setLogLevel("ERROR")
-    return DeltaStore(spark, config)
 
 
 @app.command("select")

@@ -248,9 +248,7 @@ class SelectionSettings(_Frozen):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "SelectionSettings":
-        names = [s.label for s in self.strata]
-        if len(names) != len(set(names)):
-            raise ValueError(f"stratum names must be unique; got {names}")
+        _require_unique("stratum names", [s.label for s in self.strata])
         return self
 
 
@@ -307,9 +305,7 @@ class SnapshotSettings(_Frozen):
 
     @model_validator(mode="after")
     def _unique(self) -> "SnapshotSettings":
-        names = [s.name for s in self.sources]
-        if len(names) != len(set(names)):
-            raise ValueError(f"source names must be unique; got {names}")
+        _require_unique("source names", [s.name for s in self.sources])
         return self
 
 
@@ -331,6 +327,11 @@ class Config(_Frozen):
             raise ValueError("warehouse.root is s3a:// but there is no 's3' section "
                              "(add s3: {endpoint: ..., region: ...}; endpoint may be null for AWS)")
         return self
+
+
+def _require_unique(what: str, names: list[str]) -> None:
+    if len(names) != len(set(names)):
+        raise ValueError(f"{what} must be unique; got {names}")
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -17,7 +17,7 @@ from timetravel.config import SelectionSettings
 from timetravel.errors import SelectionError
 from timetravel.runs import RunsIndex
 from timetravel.sampling import allocate, check_columns, draw_sample, resolve_cuts, stratum_column
-from timetravel.store import DeltaStore, Txn
+from timetravel.store import DeltaStore, Txn, latest_snapshot
 from timetravel.times import spark_instant, to_utc
 
 if TYPE_CHECKING:
@@ -140,10 +140,10 @@ def read_context_set(store: DeltaStore, run_id: str) -> "DataFrame":
 
 
 def _already_selected(runs: RunsIndex, run_id: str) -> SelectionResult | None:
-    existing = [r for r in runs.list() if r.run_id == run_id]
-    if not existing or existing[0].status("select") != "ok":
+    existing = runs.find(run_id)
+    if existing is None or existing.status("select") != "ok":
         return None
-    record = existing[0].stages["select"]
+    record = existing.stages["select"]
     d = record.details
     return SelectionResult(run_id, record.run_time, record.table_versions[CONTEXT_SETS_TABLE],
                            d["population"], d["sample"],
@@ -153,8 +153,6 @@ def _already_selected(runs: RunsIndex, run_id: str) -> SelectionResult | None:
 
 def _population(store: DeltaStore, settings: SelectionSettings,
                 at: datetime) -> tuple["DataFrame", int | None]:
-    from pyspark.sql import functions as F
-
     version = store.latest_version(settings.population_table)
     table = store.read(settings.population_table, version=version)
     column = settings.snapshot_column
@@ -164,11 +162,7 @@ def _population(store: DeltaStore, settings: SelectionSettings,
         raise SelectionError(f"population table {settings.population_table!r} has no snapshot "
                              f"column {column!r}; columns: {', '.join(table.columns)} "
                              "(set selection.snapshot_column, or null for a plain table)")
-    eligible = table.where(F.col(column) <= spark_instant(at))
-    latest = eligible.agg(F.max(F.unix_micros(column)).alias("m")).first()
-    if latest is None or latest["m"] is None:
-        return eligible.limit(0), version
-    return eligible.where(F.unix_micros(column) == F.lit(latest["m"])), version
+    return latest_snapshot(table, column, at), version
 
 
 def _previous_sample(store: DeltaStore, runs: RunsIndex, settings: SelectionSettings,

@@ -99,5 +99,5 @@ def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[s
                                     written_time=written_time, max_staleness=max_staleness)
 
 
-def _day(value: datetime | date | timedelta) -> str:
-    return to_utc(value).date().isoformat()  # type: ignore[arg-type]
+def _day(value: datetime | date) -> str:
+    return to_utc(value).date().isoformat()

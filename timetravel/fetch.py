@@ -182,13 +182,11 @@ async def _call(settings: SourceSettings, plugin: FactSource | None, client: htt
     assert settings.base_url is not None
     try:
         if settings.batch_path is not None:
-            field = settings.key_map.get(entity[0], entity[0])
             response = await client.post(
                 settings.base_url + settings.batch_path, timeout=settings.timeout_s,
                 json={settings.ids_field: [k[entity[0]] for k in dict_keys]})
         else:
             assert settings.get_path is not None
-            field = ""
             path = settings.get_path.format(**dict_keys[0])
             response = await client.get(settings.base_url + path, timeout=settings.timeout_s)
     except httpx.TimeoutException as exc:
@@ -211,6 +209,7 @@ async def _call(settings: SourceSettings, plugin: FactSource | None, client: htt
         return [body]
     if not isinstance(body, dict) or not isinstance(body.get(settings.results_field), list):
         raise _Retryable(200, "MalformedResponse", f"no '{settings.results_field}' list in body")
+    field = settings.key_map.get(entity[0], entity[0])
     top_as_of = body.get(settings.as_of_field) if settings.as_of_field else None
     found: dict[Any, dict[str, Any]] = {}
     for item in body[settings.results_field]:

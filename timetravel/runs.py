@@ -64,8 +64,7 @@ class RunsIndex:
     def _schema(self) -> "StructType":
         from pyspark.sql.types import _parse_datatype_string
 
-        schema = _parse_datatype_string(_SCHEMA)
-        return schema  # type: ignore[no-any-return]
+        return _parse_datatype_string(_SCHEMA)  # type: ignore[no-any-return]
 
     def record(self, run_id: str, run_time: datetime | str, stage: str, status: str, *,
                details: dict[str, Any] | None = None,
@@ -82,10 +81,9 @@ class RunsIndex:
               json.dumps(details or {}, sort_keys=True, default=str), table_versions or {})],
             "run_id string, stage string, run_time long, status string, created_at long, "
             "updated_at long, details string, table_versions map<string, bigint>")
-        row = row.select("run_id", "stage", *(F.timestamp_micros(c).alias(c) for c in
-                                              ("run_time",)), "status",
-                         *(F.timestamp_micros(c).alias(c) for c in ("created_at", "updated_at")),
-                         "details", "table_versions")
+        instants = ("run_time", "created_at", "updated_at")
+        row = row.select(*(F.timestamp_micros(c).alias(c) if c in instants else F.col(c)
+                           for c in row.columns))
         table = DeltaTable.forPath(spark, self.store.path(RUNS_TABLE))
         (table.alias("t").merge(row.alias("s"), "t.run_id = s.run_id AND t.stage = s.stage")
          .whenMatchedUpdate(set={c: f"s.{c}" for c in
@@ -93,13 +91,18 @@ class RunsIndex:
          .whenNotMatchedInsertAll()
          .execute())
 
+    def find(self, run_id: str) -> RunInfo | None:
+        """The run ``run_id``, or None."""
+        runs = self._load(f"run_id = '{_quote(run_id)}'")
+        return runs[0] if runs else None
+
     def get(self, run_id: str) -> RunInfo:
         """The run ``run_id``; raises :class:`RunNotFoundError` naming recent runs if absent."""
-        runs = self._load(f"run_id = '{_quote(run_id)}'")
-        if not runs:
+        run = self.find(run_id)
+        if run is None:
             recent = ", ".join(r.run_id for r in self.list(limit=5)) or "none yet"
             raise RunNotFoundError(f"no run {run_id!r} in the runs index (recent: {recent})")
-        return runs[0]
+        return run
 
     def list(self, *, limit: int | None = None) -> list[RunInfo]:
         """Runs, newest logical run time first."""

@@ -191,7 +191,7 @@ def draw_sample(population: "DataFrame", plans: Mapping[str, StratumPlan], *, en
         keep = min(math.floor((panel_fraction or 0) * in_prev + 0.5), plan.sample)
         fresh = min(plan.sample - keep, fresh_pool)
         keep = min(plan.sample - fresh, in_prev)
-        if in_prev and ((keep == 0 and in_prev) or (fresh == 0 and fresh_pool)):
+        if in_prev and (keep == 0 or (fresh == 0 and fresh_pool)):
             warnings.append(f"stratum {key!r}: panel not applied (it would give "
                             f"{'previous' if keep == 0 else 'new'} units zero inclusion "
                             "probability); plain SRS instead")
@@ -205,8 +205,8 @@ def draw_sample(population: "DataFrame", plans: Mapping[str, StratumPlan], *, en
     plan_df = spark.createDataFrame(rows, "stratum string, _group_prev boolean, _take long, _pool long")
     merged_prev = {k for k, prev, take, pool in rows if prev and pool > 0}
     # Strata where the panel did not apply are one group: previous units count as fresh.
-    grouped = marked.withColumn("_group_prev", F.col("_prev") & F.col("stratum").isin(
-        list(merged_prev) or [""]))
+    in_panel_stratum = F.col("stratum").isin(sorted(merged_prev)) if merged_prev else F.lit(False)
+    grouped = marked.withColumn("_group_prev", F.col("_prev") & in_panel_stratum)
     ranked = grouped.withColumn("_rand", F.when(
         F.col("_group_prev"), random_key(seed, "panel|" + salt, entity)).otherwise(
         random_key(seed, salt, entity)))

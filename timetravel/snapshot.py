@@ -119,7 +119,7 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
     runs = RunsIndex(store)
     run = runs.get(run_id)
     contexts = read_context_set(store, run_id).select(*entity)
-    _check_schemas(store, sources, entity)
+    _check_schemas(sources, entity)
     with Lease(config, "snapshot", holder=run_id, ttl_s=settings.lease_ttl_s):
         runs.record(run_id, run.run_time, "snapshot", "running")
         requested = contexts.count()
@@ -127,7 +127,8 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
         try:
             missing = {r["source"]: r["n"] for r in pending.groupBy("source").count()
                        .withColumnRenamed("count", "n").collect()}
-            outcomes, _ = _fetch(store, pending, sources, settings, entity, on_progress)
+            outcomes = _fetch(store, pending, sum(missing.values()), sources, settings, entity,
+                              on_progress)
         finally:
             pending.unpersist()
         try:
@@ -144,7 +145,7 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
                           time.monotonic() - started)
 
 
-def _check_schemas(store: DeltaStore, sources: dict[str, SourceSettings], entity: list[str]) -> None:
+def _check_schemas(sources: dict[str, SourceSettings], entity: list[str]) -> None:
     from pyspark.sql.types import _parse_datatype_string
 
     for name, source in sources.items():
@@ -175,15 +176,15 @@ def _missing_pairs(store: DeltaStore, contexts: "DataFrame", sources: dict[str, 
     return pairs
 
 
-def _fetch(store: DeltaStore, pending: "DataFrame", sources: dict[str, SourceSettings],
-           settings: SnapshotSettings, entity: list[str],
-           on_progress: Callable[[Progress], None] | None) -> tuple["DataFrame", Progress]:
+def _fetch(store: DeltaStore, pending: "DataFrame", total: int,
+           sources: dict[str, SourceSettings], settings: SnapshotSettings, entity: list[str],
+           on_progress: Callable[[Progress], None] | None) -> "DataFrame":
+    """Fetch the ``total`` pending pairs on the executors; outcomes materialised once."""
     from pyspark import AccumulatorParam
     from pyspark.sql.types import (BooleanType, IntegerType, LongType, StringType, StructField,
                                    StructType)
 
     spark = store.spark
-    total = pending.count()
     tasks = max(1, min(settings.tasks or spark.sparkContext.defaultParallelism, max(total, 1)))
     limits = {name: TaskLimits(max(1, s.concurrency // tasks),
                                s.rate_limit_per_s / tasks if s.rate_limit_per_s else None)
@@ -242,7 +243,7 @@ def _fetch(store: DeltaStore, pending: "DataFrame", sources: dict[str, SourceSet
     _update(progress, counts.value)
     if on_progress is not None:
         on_progress(progress)
-    return outcomes, progress
+    return outcomes
 
 
 def _update(progress: Progress, counts: Counter[str]) -> None:

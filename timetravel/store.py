@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["DeltaStore", "Txn", "Commit", "time_travel_properties"]
+__all__ = ["DeltaStore", "Txn", "Commit", "time_travel_properties", "latest_snapshot"]
 
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
 
@@ -193,3 +193,19 @@ def _as_range_error(name: str, exc: Exception, version: int | None,
         first_line = text.strip().splitlines()[0]
         return TimeTravelRangeError(f"table {name!r} has no {asked}: {first_line}")
     return StoreError(f"cannot read table {name!r} at {asked}: {text.strip().splitlines()[0]}")
+
+
+def latest_snapshot(frame: "DataFrame", column: str, at: datetime | date | str) -> "DataFrame":
+    """The rows of the latest snapshot tagged ``column <= at`` (at-or-before; empty if none).
+
+    For tables that append whole snapshots tagged with their instant (e.g. the population).
+    """
+    from pyspark.sql import functions as F
+
+    from timetravel.times import spark_instant
+
+    eligible = frame.where(F.col(column) <= spark_instant(at))
+    latest = eligible.agg(F.max(F.unix_micros(column)).alias("m")).first()
+    if latest is None or latest["m"] is None:
+        return eligible.limit(0)
+    return eligible.where(F.unix_micros(column) == F.lit(latest["m"]))

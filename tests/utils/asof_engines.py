@@ -8,7 +8,7 @@ from typing import Any
 ENGINES = ["spark", "duckdb"]
 
 
-def _sort_key(row: dict[str, Any]) -> list[tuple[bool, str]]:
+def sort_key(row: dict[str, Any]) -> list[tuple[bool, str]]:
     # Label column 'y' first (the tests' expectations read in that order), then everything.
     return [(True, str(row.get("y")))] + [(v is not None, str(v)) for v in row.values()]
 
@@ -68,7 +68,7 @@ def _collect(frame) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     micros = [F.unix_micros(c).alias(c) if c in stamps else F.col(c) for c in frame.columns]
     rows = [{k: instant_text(v) if k in stamps else v for k, v in r.asDict().items()}
             for r in frame.select(*micros).collect()]
-    return sorted(rows, key=_sort_key)
+    return sorted(rows, key=sort_key)
 
 
 def _arrow(frame):  # type: ignore[no-untyped-def]
@@ -95,4 +95,4 @@ def _collect_arrow(table) -> list[dict[str, Any]]:  # type: ignore[no-untyped-de
         table = table.set_column(index, name, micros)
     rows = [{k: instant_text(v) if k in stamps else v for k, v in row.items()}
             for row in table.to_pylist()]
-    return sorted(rows, key=_sort_key)
+    return sorted(rows, key=sort_key)

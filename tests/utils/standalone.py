@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.utils.s3server import free_port
+from timetravel.demo.fleet import free_port
 
 
 def spark_home() -> Path:

@@ -29,7 +29,7 @@ from timetravel.demo.serve import ADMIN_TOKEN_ENV
 from timetravel.demo.world import SERVICES
 from timetravel.errors import TimeTravelError
 
-__all__ = ["Fleet", "FleetError", "FLEET_FILE"]
+__all__ = ["Fleet", "FleetError", "FLEET_FILE", "free_port"]
 
 FLEET_FILE = "fleet.json"
 _TOKEN_FILE = "admin-token"
@@ -39,7 +39,8 @@ class FleetError(TimeTravelError):
     """Raised when the demo fleet cannot start, is not running, or a service misbehaves."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -85,7 +86,7 @@ class Fleet:
         env = {**os.environ, ADMIN_TOKEN_ENV: token}
         try:
             for index, service in enumerate(services):
-                port = _free_port()
+                port = free_port()
                 settings = (faults or {}).get(service, FaultSettings())
                 cmd = [sys.executable, "-m", "timetravel.demo.serve", "--service", service,
                        "--port", str(port), "--world", json.dumps(world),

@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 
 from timetravel.demo.world import DEVICES, PLANS, REGIONS, World
-from timetravel.store import DeltaStore, Txn
-from timetravel.times import spark_instant, to_utc
+from timetravel.store import DeltaStore, Txn, latest_snapshot
+from timetravel.times import to_utc
 
 __all__ = ["POPULATION_TABLE", "population_frame", "write_population", "read_population"]
 
@@ -61,11 +61,4 @@ def write_population(store: DeltaStore, world: World, as_of: datetime | str) -> 
 
 def read_population(store: DeltaStore, as_of: datetime | str, *, version: int | None = None):  # type: ignore[no-untyped-def]
     """The latest population snapshot taken at or before ``as_of`` (empty if none)."""
-    from pyspark.sql import functions as F
-
-    table = store.read(POPULATION_TABLE, version=version)
-    eligible = table.where(F.col("population_as_of") <= spark_instant(as_of))
-    latest = eligible.agg(F.max(F.unix_micros("population_as_of")).alias("at")).first()
-    if latest is None or latest["at"] is None:
-        return eligible.limit(0)
-    return eligible.where(F.unix_micros("population_as_of") == F.lit(latest["at"]))
+    return latest_snapshot(store.read(POPULATION_TABLE, version=version), "population_as_of", as_of)
