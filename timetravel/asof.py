@@ -191,7 +191,7 @@ def validate_staleness(max_staleness: Staleness, sources: Sequence[str]) -> None
         if unknown:
             raise AsOfError(f"max_staleness names unknown source(s) {unknown}; "
                             f"sources: {', '.join(sources)}")
-        bad = {k: v for k, v in max_staleness.items() if v < timedelta(0)}
+        bad = {k: v for k, v in max_staleness.items() if v is not None and v < timedelta(0)}
     else:
         bad = {"*": max_staleness} if max_staleness is not None and max_staleness < timedelta(0) else {}
     if bad:

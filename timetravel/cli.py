@@ -195,6 +195,66 @@ def runs(ctx: typer.Context,
     typer.echo(runs_table(RunsIndex(_store(_config(ctx))).list(limit=limit)))
 
 
+@app.command("features")
+def features(ctx: typer.Context,
+             source: Annotated[Optional[str], typer.Option(help="Only features reading this source.")] = None,
+             tag: Annotated[Optional[str], typer.Option(help="Only features with this tag.")] = None,
+             ) -> None:
+    """List the feature encoders, and whether this warehouse can compute each."""
+    from timetravel.facade import TimeTravel
+
+    for feature in TimeTravel(_config(ctx)).features(source=source, tag=tag):
+        reads = ", ".join(f"{s}.{'/'.join(f)}" for s, f in feature["reads"].items())
+        state = "" if feature["available"] else f"  [unavailable: {feature['unavailable_reason']}]"
+        typer.echo(f"{feature['name']:<28} v{feature['version']}  {feature['output']:<7} "
+                   f"{reads}{state}")
+
+
+@app.command("training-set")
+def training_set(
+        ctx: typer.Context,
+        labels: Annotated[str, typer.Option(help="Labels: a .parquet/.csv file, Parquet folder or Delta table.")],
+        out: Annotated[str, typer.Option(help="Output folder: data/, labels/, manifest.json.")],
+        features: Annotated[Optional[str], typer.Option(
+            help="Comma-separated feature names (default: every available one).")] = None,
+        max_staleness: Annotated[Optional[list[str]], typer.Option(
+            help="e.g. 14d for all sources, or SOURCE=DURATION (repeatable).")] = None,
+        engine: Annotated[Optional[str], typer.Option(help="auto, spark or duckdb (default: query.engine).")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="delta or parquet.")] = "delta",
+        label_time: Annotated[str, typer.Option(help="Name of the label time column.")] = "label_time",
+        overwrite: Annotated[bool, typer.Option(help="Replace a completed training set at --out.")] = False,
+) -> None:
+    """Build a point-in-time training set from labels; write it with its manifest."""
+    from timetravel.facade import TimeTravel
+    from timetravel.reports import training_set_summary
+    from timetravel.training_job import build_training_set, parse_staleness
+
+    config = _config(ctx)
+    tt = TimeTravel(config)
+    names = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    manifest = build_training_set(tt, labels, out, features=names,
+                                  max_staleness=parse_staleness(max_staleness or []),
+                                  engine=engine, fmt=fmt, label_time=label_time,  # type: ignore[arg-type]
+                                  overwrite=overwrite)
+    typer.echo(training_set_summary(manifest))
+    typer.echo(f"manifest: {out.rstrip('/')}/manifest.json")
+
+
+@app.command("rebuild")
+def rebuild(ctx: typer.Context,
+            manifest: Annotated[str, typer.Option(help="A manifest.json, or the folder holding it.")],
+            out: Annotated[str, typer.Option(help="Where to write the rebuilt training set.")],
+            engine: Annotated[Optional[str], typer.Option(help="auto, spark or duckdb.")] = None,
+            overwrite: Annotated[bool, typer.Option(help="Replace a training set at --out.")] = False,
+            ) -> None:
+    """Rebuild a training set bit for bit from its manifest (pinned Delta versions)."""
+    from timetravel.facade import TimeTravel
+    from timetravel.reports import training_set_summary
+
+    rebuilt = TimeTravel(_config(ctx)).rebuild(manifest, engine=engine)  # type: ignore[arg-type]
+    typer.echo(training_set_summary(rebuilt.write(out, overwrite=overwrite)))
+
+
 def main() -> None:
     """Console entry point: user errors print one clear line, not a stack trace."""
     try:

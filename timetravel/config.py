@@ -35,6 +35,7 @@ __all__ = [
     "S3Settings",
     "TableSettings",
     "DemoSettings",
+    "QuerySettings",
     "SelectionSettings",
     "Stratum",
     "Buckets",
@@ -309,6 +310,25 @@ class SnapshotSettings(_Frozen):
         return self
 
 
+class QuerySettings(_Frozen):
+    """Training sets, population vectors and point lookups."""
+
+    engine: Literal["auto", "spark", "duckdb"] = Field(
+        default="auto", description="auto: DuckDB while the rows to join fit embedded_max_rows")
+    embedded_max_rows: int = Field(
+        default=20_000_000, ge=0,
+        description="auto picks DuckDB when label rows + fact rows read are at most this "
+                    "(benchmarks/pit_join.py: 10M rows join in ~5 s embedded, ~17 s on Spark "
+                    "locally; Arrow tables of that size take a few GB of memory)")
+    encoders: list[str] = Field(
+        default_factory=lambda: ["timetravel.encoders.catalog:demo_encoders"],
+        description="'module:function' returning a list of Encoders, registered in order")
+    labels_roots: list[str] = Field(
+        default_factory=list, description="where the API may read label tables (URI prefixes)")
+    max_inline_labels: int = Field(default=10_000, ge=1,
+                                   description="label rows an API request may carry inline")
+
+
 class Config(_Frozen):
     """A whole timetravel profile."""
 
@@ -320,6 +340,7 @@ class Config(_Frozen):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    query: QuerySettings = Field(default_factory=QuerySettings)
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> "Config":

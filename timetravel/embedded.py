@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from timetravel.asof import Staleness
 from timetravel.asof_embedded import point_in_time_join_arrow
 from timetravel.config import Config
-from timetravel.errors import TableNotFoundError
+from timetravel.errors import TableNotFoundError, TimeTravelRangeError
 from timetravel.times import to_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from deltalake import DeltaTable
 
-__all__ = ["table_uri", "storage_options", "read_table", "join_facts"]
+__all__ = ["table_uri", "storage_options", "open_table", "read_table", "TableInfo", "table_info",
+           "join_facts"]
 
 
 def table_uri(config: Config, name: str) -> str:
@@ -49,6 +52,44 @@ def storage_options(config: Config) -> dict[str, str]:
     return options
 
 
+def open_table(config: Config, name: str, version: int | None = None) -> "DeltaTable":
+    """The delta-rs handle of a warehouse table at ``version`` (latest if None)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+    from deltalake.exceptions import TableNotFoundError as DeltaRsNotFound
+
+    uri = table_uri(config, name)
+    try:
+        return DeltaTable(uri, version=version, storage_options=storage_options(config))
+    except DeltaRsNotFound:
+        raise TableNotFoundError(f"no Delta table {name!r} at {uri}") from None
+    except DeltaError as exc:
+        if version is not None:
+            raise TimeTravelRangeError(f"table {name!r} has no version {version}: {exc}") from None
+        raise
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What the planner needs to know about a table version without reading its data."""
+
+    name: str
+    version: int
+    schema: "pa.Schema"
+    rows: int
+
+
+def table_info(config: Config, name: str, version: int | None = None) -> TableInfo:
+    """Version, Arrow schema and row count (from the Delta log's file statistics)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = open_table(config, name, version)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    rows = pc.sum(actions.column("num_records")).as_py() if actions.num_rows else 0
+    return TableInfo(name, table.version(), pa.schema(table.schema().to_arrow()), int(rows or 0))
+
+
 def read_table(config: Config, name: str, *, version: int | None = None,
                columns: Sequence[str] | None = None,
                partitions: Sequence[tuple[str, str, Any]] | None = None) -> "pa.Table":
@@ -56,14 +97,7 @@ def read_table(config: Config, name: str, *, version: int | None = None,
 
     ``partitions`` are delta-rs filters, e.g. ``[("snapshot_date", "<=", "2026-06-01")]``.
     """
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError as DeltaRsNotFound
-
-    uri = table_uri(config, name)
-    try:
-        table = DeltaTable(uri, version=version, storage_options=storage_options(config))
-    except DeltaRsNotFound:
-        raise TableNotFoundError(f"no Delta table {name!r} at {uri}") from None
+    table = open_table(config, name, version)
     dataset = table.to_pyarrow_dataset(
         file_pruning_predicate=list(partitions) if partitions else None)
     return dataset.to_table(columns=list(columns) if columns else None)
@@ -72,12 +106,14 @@ def read_table(config: Config, name: str, *, version: int | None = None,
 def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[str, int]], *,
                entity: str | Sequence[str], label_time: str = "label_time",
                written_time: str | None = "written_at", max_staleness: Staleness = None,
-               drop: Sequence[str] = ("run_id", "snapshot_date")) -> "pa.Table":
+               drop: Sequence[str] = ("run_id", "snapshot_date"),
+               columns: Mapping[str, Sequence[str]] | None = None) -> "pa.Table":
     """Point-in-time join of ``labels`` with fact tables read at pinned versions.
 
     ``sources`` maps a source name to (table name, Delta version). Partitions of
     ``snapshot_date`` that cannot hold a usable snapshot (after the last label, or older
-    than the staleness bound allows) are never read.
+    than the staleness bound allows) are never read; ``columns`` (per source) limits the
+    columns read.
     """
     import pyarrow.compute as pc
 
@@ -92,7 +128,8 @@ def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[s
             filters.append(("snapshot_date", "<=", _day(latest)))
             if bound is not None and earliest is not None:
                 filters.append(("snapshot_date", ">=", _day(to_utc(earliest) - bound)))
-        facts = read_table(config, table, version=version, partitions=filters or None)
+        facts = read_table(config, table, version=version, partitions=filters or None,
+                           columns=(columns or {}).get(name))
         keep = [c for c in facts.column_names if c not in drop]
         tables[name] = facts.select(keep)
     return point_in_time_join_arrow(labels, tables, entity=entity, label_time=label_time,

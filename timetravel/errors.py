@@ -17,6 +17,9 @@ __all__ = [
     "SelectionError",
     "RunNotFoundError",
     "AsOfError",
+    "FeatureError",
+    "LabelError",
+    "ManifestError",
 ]
 
 
@@ -54,3 +57,16 @@ class RunNotFoundError(TimeTravelError, ValueError):
 
 class AsOfError(TimeTravelError, ValueError):
     """Raised when a point-in-time join is asked with missing columns or wrong types."""
+
+
+class FeatureError(TimeTravelError, ValueError):
+    """Raised when an unknown feature or encoder version is asked for, or one cannot be computed
+    from the facts at hand."""
+
+
+class LabelError(TimeTravelError, ValueError):
+    """Raised when a label set cannot be used: unreadable, missing columns, wrong types."""
+
+
+class ManifestError(TimeTravelError, ValueError):
+    """Raised when a training-set manifest is malformed or cannot be reproduced."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from timetravel.contexts import SelectionResult
 from timetravel.runs import RunInfo
 from timetravel.snapshot import Progress, SnapshotResult
 
-__all__ = ["selection_table", "runs_table", "snapshot_table", "progress_line"]
+if TYPE_CHECKING:
+    from timetravel.manifest import Manifest
+
+__all__ = ["selection_table", "runs_table", "snapshot_table", "progress_line",
+           "training_set_summary"]
 
 
 def selection_table(result: SelectionResult) -> str:
@@ -62,4 +68,22 @@ def snapshot_table(result: SnapshotResult) -> str:
         lines.append(f"  {s.source:<16} {s.requested:>9} {s.fetched:>8} {s.failed:>7} "
                      f"{s.coverage:>9.1%} {s.status:<8} {now}")
     lines.append("  versions: " + ", ".join(f"{t}@v{v}" for t, v in sorted(result.table_versions.items())))
+    return "\n".join(lines)
+
+
+def training_set_summary(manifest: "Manifest") -> str:
+    """Rows, engine, the pinned fact tables and each feature's coverage."""
+    lines = [f"training set {manifest.id}: {manifest.rows} rows ({manifest.labels.rows} labels) "
+             f"on {manifest.engine}"]
+    if manifest.output_uri:
+        lines[0] += f" -> {manifest.output_uri} ({manifest.output_format})"
+    for source, pin in manifest.sources.items():
+        bound = manifest.max_staleness_s.get(source)
+        lines.append(f"  {source:<16} {pin.table} @ v{pin.version}"
+                     + (f", max staleness {bound / 86400:g} d" if bound is not None else ""))
+    width = max([len("feature"), *(len(f.name) for f in manifest.features)])
+    lines.append(f"  {'feature':<{width}}  version  coverage")
+    for feature in manifest.features:
+        lines.append(f"  {feature.name:<{width}}  {feature.version:>7}  "
+                     f"{manifest.coverage.get(feature.name, 0.0):>8.1%}")
     return "\n".join(lines)

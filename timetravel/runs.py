@@ -20,7 +20,9 @@ from timetravel.times import from_micros, to_micros, to_utc
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-__all__ = ["RunsIndex", "StageRecord", "RunInfo", "RUNS_TABLE"]
+    from timetravel.config import Config
+
+__all__ = ["RunsIndex", "StageRecord", "RunInfo", "RUNS_TABLE", "read_runs"]
 
 RUNS_TABLE = "runs"
 _SCHEMA = ("run_id string, stage string, run_time timestamp, status string, "
@@ -129,14 +131,40 @@ class RunsIndex:
         rows = frame.select("run_id", "stage", "status", "details", "table_versions",
                             *(F.unix_micros(c).alias(c) for c in
                               ("run_time", "created_at", "updated_at"))).collect()
-        runs: dict[str, RunInfo] = {}
-        for r in rows:
-            record = StageRecord(r["run_id"], r["stage"], from_micros(r["run_time"]), r["status"],
-                                 from_micros(r["created_at"]), from_micros(r["updated_at"]),
-                                 json.loads(r["details"]), dict(r["table_versions"] or {}))
-            run = runs.setdefault(r["run_id"], RunInfo(r["run_id"], record.run_time))
-            run.stages[r["stage"]] = record
-        return sorted(runs.values(), key=lambda run: (run.run_time, run.run_id), reverse=True)
+        return _assemble([r.asDict() for r in rows])
+
+
+def read_runs(config: "Config") -> list[RunInfo]:
+    """The runs index read without Spark (delta-rs), newest first: for the API and notebooks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from timetravel.embedded import read_table
+    from timetravel.errors import TableNotFoundError
+
+    try:
+        table = read_table(config, RUNS_TABLE)
+    except TableNotFoundError:
+        return []
+    for name in ("run_time", "created_at", "updated_at"):
+        micros = pc.cast(pc.cast(table.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
+        table = table.set_column(table.column_names.index(name), name, micros)
+    rows = table.to_pylist()
+    for row in rows:
+        versions = row["table_versions"]
+        row["table_versions"] = dict(versions) if versions else {}
+    return _assemble(rows)
+
+
+def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
+    runs: dict[str, RunInfo] = {}
+    for r in rows:
+        record = StageRecord(r["run_id"], r["stage"], from_micros(r["run_time"]), r["status"],
+                             from_micros(r["created_at"]), from_micros(r["updated_at"]),
+                             json.loads(r["details"]), dict(r["table_versions"] or {}))
+        run = runs.setdefault(r["run_id"], RunInfo(r["run_id"], record.run_time))
+        run.stages[r["stage"]] = record
+    return sorted(runs.values(), key=lambda run: (run.run_time, run.run_id), reverse=True)
 
 
 def _quote(text: str) -> str:

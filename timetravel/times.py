@@ -6,11 +6,13 @@ the host's local time), whatever ``TZ`` says. This is tested under a non-UTC ``T
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-__all__ = ["to_utc", "format_spark_timestamp", "from_micros", "to_micros", "spark_instant"]
+__all__ = ["to_utc", "format_spark_timestamp", "from_micros", "to_micros", "spark_instant",
+           "parse_duration"]
 
 
 def to_utc(value: datetime | date | str) -> datetime:
@@ -65,3 +67,26 @@ def spark_instant(value: datetime | date | str):  # type: ignore[no-untyped-def]
     from pyspark.sql import functions as F
 
     return F.timestamp_micros(F.lit(to_micros(value)))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s|days?|hours?|minutes?|seconds?)\s*$", re.I)
+_ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.I)
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d', '36h', '90m', '3600s' or ISO-8601 'P7D' / 'PT12H' as a timedelta.
+
+    Example:
+        >>> parse_duration("7d")
+        datetime.timedelta(days=7)
+    """
+    match = _DURATION.match(text)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2)[0].lower()
+        return timedelta(**{{"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]:
+                            amount})
+    iso = _ISO_DURATION.match(text.strip())
+    if iso and any(iso.groups()):
+        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in iso.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    raise ValueError(f"not a duration: {text!r} (expected e.g. 7d, 36h, 90m, 3600s or P7D)")

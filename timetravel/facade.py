@@ -1,0 +1,374 @@
+"""``TimeTravel``: the one object notebooks, the CLI, the jobs and the API talk to.
+
+Example:
+    >>> from timetravel.facade import TimeTravel
+    >>> tt = TimeTravel.from_config("conf/local.yaml")                  # doctest: +SKIP
+    >>> [f["name"] for f in tt.features()][:3]                          # doctest: +SKIP
+    >>> ts = tt.training_set(labels, features=["plays_7d", "plan"],
+    ...                      max_staleness=timedelta(days=14))          # doctest: +SKIP
+    >>> ts.to_pandas(); ts.write("out/ts1"); tt.rebuild(ts.manifest)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from timetravel import __version__
+from timetravel.asof import validate_staleness
+from timetravel.config import Config, load_config
+from timetravel.dataset import TrainingSet
+from timetravel.embedded import TableInfo, table_info
+from timetravel.encoders import Encoder, Registry, source_alias
+from timetravel.errors import (ConfigError, FeatureError, LabelError, ManifestError,
+                               TableNotFoundError)
+from timetravel.labels import (canonical_arrow, canonical_spark, fingerprint_arrow,
+                               fingerprint_spark)
+from timetravel.manifest import (FeatureRef, LabelInfo, Manifest, SourcePin, config_hash,
+                                 training_set_id)
+from timetravel.runs import RunInfo, read_runs
+from timetravel.snapshot import facts_table
+from timetravel.times import to_utc
+from timetravel.training import Plan, build_arrow, build_spark
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+    from timetravel.store import DeltaStore
+
+__all__ = ["TimeTravel", "Engine", "load_registry"]
+
+Engine = Literal["auto", "spark", "duckdb"]
+_SPARK_TYPES = {"int64": "bigint", "int32": "int", "int16": "smallint", "int8": "tinyint"}
+
+
+def load_registry(specs: Sequence[str]) -> Registry:
+    """Encoders from 'module:function' specs (each returns a list of Encoders)."""
+    registry = Registry()
+    for spec in specs:
+        module_name, _, function = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), function)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"query.encoders: cannot load {spec!r}: {exc}") from None
+        for encoder in factory():
+            registry.register(encoder)
+    return registry
+
+
+class TimeTravel:
+    """Features, runs, training sets and point lookups over one warehouse."""
+
+    def __init__(self, config: Config, *, spark: "SparkSession | None" = None,
+                 registry: Registry | None = None) -> None:
+        self.config = config
+        self._spark = spark
+        self.registry = registry or load_registry(config.query.encoders)
+
+    @classmethod
+    def from_config(cls, config: Config | str | Path | None = None, *,
+                    spark: "SparkSession | None" = None) -> "TimeTravel":
+        """From a profile path (default: $TIMETRAVEL_CONFIG or conf/local.yaml) or a Config."""
+        loaded = config if isinstance(config, Config) else load_config(config)
+        return cls(loaded, spark=spark)
+
+    # ------------------------------------------------------------------ sessions
+    @property
+    def spark(self) -> "SparkSession":
+        """The SparkSession (started on first use: the embedded paths never need it)."""
+        if self._spark is None:
+            from timetravel.spark import get_spark
+
+            self._spark = get_spark(self.config)
+        return self._spark
+
+    @property
+    def store(self) -> "DeltaStore":
+        from timetravel.store import DeltaStore
+
+        return DeltaStore(self.spark, self.config)
+
+    # ------------------------------------------------------------------ registry and runs
+    def features(self, *, source: str | None = None, owner: str | None = None,
+                 tag: str | None = None) -> list[dict[str, Any]]:
+        """Current features, each with whether this warehouse can compute it (and why not)."""
+        tables: dict[str, TableInfo | str] = {}
+        out = []
+        for encoder in self.registry.current(source=source, owner=owner, tag=tag):
+            entry = encoder.describe()
+            problem = self._unavailable(encoder, tables)
+            entry["available"] = problem is None
+            entry["unavailable_reason"] = problem
+            out.append(entry)
+        return out
+
+    def feature(self, name: str) -> dict[str, Any]:
+        """One feature's description (all its versions listed)."""
+        encoder = self.registry.get(name)
+        entry = encoder.describe()
+        entry["versions"] = [v for n, v in sorted(self.registry._by_key) if n == name]
+        problem = self._unavailable(encoder, {})
+        entry["available"], entry["unavailable_reason"] = problem is None, problem
+        return entry
+
+    def runs(self, limit: int | None = None) -> list[RunInfo]:
+        """Snapshot runs, newest first (read without Spark)."""
+        runs = read_runs(self.config)
+        return runs[:limit] if limit else runs
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, features: Sequence[str] | None = None, *,
+             max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+             label_time: str = "label_time",
+             pins: Mapping[str, SourcePin] | None = None,
+             versions: Mapping[str, int] | None = None) -> Plan:
+        """Resolve features to encoders and pin every fact table they read (latest version
+        unless ``pins`` say otherwise). ``features=None``: every available feature."""
+        if features is None:
+            encoders = [self.registry.get(f["name"]) for f in self.features() if f["available"]]
+            if not encoders:
+                raise FeatureError("no feature can be computed: no fact table has been "
+                                   "written yet (run the select and snapshot jobs)")
+        elif isinstance(features, str):
+            raise FeatureError("features must be a list of names, not one string")
+        else:
+            self.registry.resolve(features)  # every unknown name and duplicate at once
+            encoders = [self.registry.get(n, (versions or {}).get(n)) for n in features]
+        configured = [s.name for s in self.config.snapshot.sources]
+        needed = [s for s in configured if any(s in e.reads for e in encoders)]
+        needed += sorted({s for e in encoders for s in e.reads} - set(needed))
+        validate_staleness(max_staleness, needed)
+        tables: dict[str, TableInfo | str] = {}
+        pinned: dict[str, SourcePin] = {}
+        for encoder in encoders:
+            problem = self._unavailable(encoder, tables, pins)
+            if problem:
+                raise FeatureError(f"feature {encoder.name!r} cannot be computed: {problem}")
+        for source in needed:
+            info = tables[source]
+            assert isinstance(info, TableInfo)
+            pinned[source] = SourcePin(table=info.name, version=info.version)
+        staleness = {s: (max_staleness.get(s) if isinstance(max_staleness, Mapping)
+                         else max_staleness) for s in needed}
+        entity = tuple(self.config.selection.entity)
+        return Plan(tuple(encoders), pinned, entity, label_time, staleness)
+
+    def _unavailable(self, encoder: Encoder, tables: dict[str, "TableInfo | str"],
+                     pins: Mapping[str, SourcePin] | None = None) -> str | None:
+        for source, fields in encoder.reads.items():
+            if source not in tables:
+                pin = (pins or {}).get(source)
+                name = pin.table if pin else facts_table(source)
+                try:
+                    tables[source] = table_info(self.config, name, pin.version if pin else None)
+                except TableNotFoundError:
+                    tables[source] = (f"source {source!r} has no fact table {name!r} yet "
+                                      "(run the snapshot job with this source)")
+            info = tables[source]
+            if isinstance(info, str):
+                return info
+            missing = [f for f in fields if f not in info.schema.names]
+            if missing:
+                return (f"{info.name} (version {info.version}) lacks field(s) {missing} "
+                        f"(columns: {', '.join(info.schema.names)})")
+        return None
+
+    # ------------------------------------------------------------------ training sets
+    def training_set(self, labels: Any, *, features: Sequence[str] | None = None,
+                     max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+                     engine: Engine | None = None, label_time: str = "label_time") -> TrainingSet:
+        """Every label row with the feature values as of its label time.
+
+        ``labels``: pandas, Arrow, Spark, or a list of dicts; entity columns plus
+        ``label_time`` (a timestamp, or ISO-8601 text; naive values are UTC).
+        """
+        plan = self.plan(features, max_staleness=max_staleness, label_time=label_time)
+        return self._build(labels, plan, engine)
+
+    def features_as_of(self, at: datetime | str, *, contexts: Any = None,
+                       features: Sequence[str] | None = None,
+                       max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+                       engine: Engine | None = None) -> TrainingSet:
+        """Feature vectors of many contexts as of one instant (default: every context any
+        needed source has a snapshot of at or before ``at``)."""
+        import pyarrow as pa
+
+        instant = to_utc(at)
+        plan = self.plan(features, max_staleness=max_staleness)
+        entity = list(plan.entity)
+        if contexts is None:
+            keys = self._known_contexts(plan, instant)
+        elif isinstance(contexts, pa.Table):
+            keys = contexts.select(entity)
+        else:
+            try:
+                keys = pa.table({entity[0]: pa.array(list(contexts), pa.int64())}) \
+                    if len(entity) == 1 and not hasattr(contexts, "columns") \
+                    else pa.Table.from_pandas(contexts[entity], preserve_index=False)
+            except (pa.ArrowException, TypeError, ValueError, KeyError) as exc:
+                raise LabelError(f"contexts must be keys ({entity}) or a table of them: "
+                                 f"{exc}") from None
+        labels = keys.append_column(plan.label_time, pa.array(
+            [instant] * keys.num_rows, pa.timestamp("us", tz="UTC")))
+        return self._build(labels, plan, engine)
+
+    def _known_contexts(self, plan: Plan, at: datetime) -> "pa.Table":
+        import pyarrow as pa
+
+        from timetravel.embedded import read_table
+
+        parts = [read_table(self.config, pin.table, version=pin.version,
+                            columns=[*plan.entity],
+                            partitions=[("snapshot_date", "<=", at.date().isoformat())])
+                 for pin in plan.sources.values()]
+        keys = pa.concat_tables(parts).group_by(list(plan.entity)).aggregate([])
+        return keys.sort_by([(k, "ascending") for k in plan.entity])
+
+    def rebuild(self, manifest: Manifest | str | Path | Mapping[str, Any], *,
+                labels: Any = None, engine: Engine | None = None) -> TrainingSet:
+        """The training set of ``manifest`` again, from the same table versions, encoder
+        versions and labels (a manifest path, JSON text, dict or Manifest)."""
+        manifest = _load_manifest(self.config, manifest)
+        versions = {f.name: f.version for f in manifest.features}
+        plan = self.plan([f.name for f in manifest.features], versions=versions,
+                         max_staleness={s: v for s, v in manifest.staleness().items()
+                                        if v is not None},
+                         label_time=manifest.label_time, pins=manifest.sources)
+        if dict(plan.sources) != dict(manifest.sources):
+            raise ManifestError(f"manifest sources {dict(manifest.sources)} differ from what its "
+                                f"features read now {dict(plan.sources)}")
+        if labels is None:
+            if manifest.labels.uri is None:
+                raise ManifestError("the manifest has no stored labels (it was never written); "
+                                    "pass labels=")
+            labels = self._read_stored_labels(manifest.labels.uri, engine or manifest.engine)
+        rebuilt = self._build(labels, plan, engine or manifest.engine)  # type: ignore[arg-type]
+        if rebuilt.manifest.labels.fingerprint != manifest.labels.fingerprint:
+            raise ManifestError(f"labels differ from the manifest's (fingerprint "
+                                f"{rebuilt.manifest.labels.fingerprint} vs "
+                                f"{manifest.labels.fingerprint})")
+        return rebuilt
+
+    def _read_stored_labels(self, uri: str, engine: str) -> Any:
+        if engine == "spark":
+            from timetravel.labels import read_labels_spark
+
+            return read_labels_spark(self.spark, uri, fmt="parquet")
+        import pyarrow.dataset as ds
+
+        from timetravel.files import filesystem
+
+        fs, path = filesystem(self.config, uri)
+        return ds.dataset(path, filesystem=fs, format="parquet").to_table()
+
+    def _build(self, labels: Any, plan: Plan, engine: Engine | None) -> TrainingSet:
+        key_types = {k: self._key_type(plan, k) for k in plan.entity}
+        chosen = self._choose_engine(engine or self.config.query.engine, labels, plan)
+        if chosen == "spark":
+            frame = self._labels_frame(labels, plan, key_types)
+            result = build_spark(self.store, frame, plan).persist()
+            fingerprint = fingerprint_spark(frame)
+            stats = _spark_stats(result, plan)
+            label_columns = frame.columns
+            manifest = self._manifest(plan, "spark", fingerprint, label_columns, stats)
+            return TrainingSet(self.config, manifest, frame=result, labels_frame=frame,
+                               spark=self.spark)
+        table = self._labels_table(labels, plan, key_types)
+        result = build_arrow(self.config, table, plan)
+        stats = (result.num_rows, {e.name: result.column(e.name).null_count
+                                   for e in plan.encoders})
+        manifest = self._manifest(plan, "duckdb", fingerprint_arrow(table), table.column_names,
+                                  stats)
+        return TrainingSet(self.config, manifest, table=result, labels_table=table,
+                           spark=self._spark)
+
+    def _key_type(self, plan: Plan, key: str) -> "pa.DataType":
+        import pyarrow as pa
+
+        pin = next(iter(plan.sources.values()), None)
+        if pin is None:
+            return pa.int64()
+        return table_info(self.config, pin.table, pin.version).schema.field(key).type
+
+    def _labels_frame(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> "DataFrame":
+        from pyspark.sql import DataFrame
+
+        if isinstance(labels, DataFrame):
+            types = {k: _SPARK_TYPES.get(str(t), "bigint") for k, t in key_types.items()}
+            return canonical_spark(labels, plan.entity, plan.label_time, types)
+        table = canonical_arrow(labels, plan.entity, plan.label_time, key_types)
+        return self.spark.createDataFrame(table)
+
+    def _labels_table(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> "pa.Table":
+        if _is_spark_frame(labels):
+            types = {k: _SPARK_TYPES.get(str(t), "bigint") for k, t in key_types.items()}
+            labels = canonical_spark(labels, plan.entity, plan.label_time, types).toArrow()
+        return canonical_arrow(labels, plan.entity, plan.label_time, key_types)
+
+    def choose_engine(self, labels: Any, plan: Plan, engine: Engine | None = None) -> str:
+        """Which engine a training set would run on (see ``query.embedded_max_rows``)."""
+        return self._choose_engine(engine or self.config.query.engine, labels, plan)
+
+    def _choose_engine(self, engine: str, labels: Any, plan: Plan) -> str:
+        if engine not in ("auto", "spark", "duckdb"):
+            raise ConfigError(f"unknown engine {engine!r}; known: auto, spark, duckdb")
+        if engine != "auto":
+            return engine
+        rows = labels.count() if _is_spark_frame(labels) else len(labels)
+        for pin in plan.sources.values():
+            rows += table_info(self.config, pin.table, pin.version).rows
+        return "duckdb" if rows <= self.config.query.embedded_max_rows else "spark"
+
+    def _manifest(self, plan: Plan, engine: str, fingerprint: str, label_columns: list[str],
+                  stats: tuple[int, dict[str, int]]) -> Manifest:
+        rows, nulls = stats
+        features = [FeatureRef(name=e.name, version=e.version, output=e.output)
+                    for e in plan.encoders]
+        staleness = {s: (None if b is None else b.total_seconds())
+                     for s, b in plan.staleness.items()}
+        return Manifest(
+            id=training_set_id(features, plan.sources, staleness, fingerprint),
+            created_at=datetime.now(timezone.utc).isoformat(), engine=engine,
+            entity=list(plan.entity), label_time=plan.label_time, features=features,
+            sources=dict(plan.sources), max_staleness_s=staleness,
+            labels=LabelInfo(fingerprint=fingerprint, rows=rows, columns=label_columns),
+            config_hash=config_hash(self.config), rows=rows,
+            coverage={n: (1 - k / rows) if rows else 0.0 for n, k in nulls.items()},
+            timetravel_version=__version__)
+
+
+def _is_spark_frame(value: Any) -> bool:
+    module = type(value).__module__
+    return module.startswith("pyspark.") and hasattr(value, "toArrow")
+
+
+def _spark_stats(result: "DataFrame", plan: Plan) -> tuple[int, dict[str, int]]:
+    from pyspark.sql import functions as F
+
+    row = result.agg(F.count(F.lit(1)).alias("__rows"), *(
+        F.count(F.col(f"`{e.name}`")).alias(e.name) for e in plan.encoders)).first()
+    assert row is not None
+    rows = int(row["__rows"])
+    return rows, {e.name: rows - int(row[e.name]) for e in plan.encoders}
+
+
+def _load_manifest(config: Config, manifest: Any) -> Manifest:
+    if isinstance(manifest, Manifest):
+        return manifest
+    if isinstance(manifest, Mapping):
+        return Manifest.from_json(dict(manifest))
+    text = str(manifest)
+    if text.lstrip().startswith("{"):
+        return Manifest.from_json(text)
+    from timetravel.files import exists, read_text
+
+    uri = text if text.endswith(".json") else f"{text.rstrip('/')}/manifest.json"
+    if not exists(config, uri):
+        raise ManifestError(f"no manifest at {uri}")
+    return Manifest.from_json(read_text(config, uri))
+
