@@ -178,6 +178,20 @@ class TimeTravel:
                         f"(columns: {', '.join(info.schema.names)})")
         return None
 
+    def online_features(self, facts: Mapping[str, Mapping[str, Any] | None], t: datetime | str,
+                        *, features: Sequence[str] | None = None) -> dict[str, Any]:
+        """Feature values for one context from live facts (``source -> payload``), with the
+        same encoders the training sets use; payloads are typed by the fact tables' schemas."""
+        from timetravel.encoders import encode_online
+
+        plan = self.plan(features)
+        schemas = {}
+        for source, pin in plan.sources.items():
+            schema = table_info(self.config, pin.table, pin.version).schema
+            fields = {f for e in plan.encoders for f in e.reads.get(source, ())}
+            schemas[source] = pa_schema([schema.field(f) for f in schema.names if f in fields])
+        return encode_online(list(plan.encoders), facts, t, schemas)
+
     # ------------------------------------------------------------------ training sets
     def training_set(self, labels: Any, *, features: Sequence[str] | None = None,
                      max_staleness: timedelta | Mapping[str, timedelta] | None = None,
@@ -340,6 +354,12 @@ class TimeTravel:
             config_hash=config_hash(self.config), rows=rows,
             coverage={n: (1 - k / rows) if rows else 0.0 for n, k in nulls.items()},
             timetravel_version=__version__)
+
+
+def pa_schema(fields: list[Any]) -> "pa.Schema":
+    import pyarrow as pa
+
+    return pa.schema(fields)
 
 
 def _is_spark_frame(value: Any) -> bool:
