@@ -255,6 +255,37 @@ def rebuild(ctx: typer.Context,
     typer.echo(training_set_summary(rebuilt.write(out, overwrite=overwrite)))
 
 
+@app.command("serve")
+def serve(ctx: typer.Context,
+          host: Annotated[Optional[str], typer.Option(help="Bind address (default: api.host).")] = None,
+          port: Annotated[Optional[int], typer.Option(help="Port (default: api.port).")] = None,
+          insecure_local: Annotated[bool, typer.Option(
+              "--insecure-local", help="No tokens: everyone is admin; binds to 127.0.0.1 only.")] = False,
+          ) -> None:
+    """Serve the as-of query API (uvicorn); docs at /docs."""
+    import uvicorn
+
+    from timetravel.api import create_app
+    from timetravel.api.auth import TokenTable, load_tokens
+
+    config = _config(ctx)
+    tokens = load_tokens(config.api.tokens_file)
+    bind = host or config.api.host
+    if insecure_local:
+        if host not in (None, "127.0.0.1", "localhost"):
+            raise typer.BadParameter("--insecure-local binds to 127.0.0.1 only", param_hint="--host")
+        tokens, bind = TokenTable(insecure=True), "127.0.0.1"
+        typer.echo("warning: --insecure-local: no authentication, loopback only", err=True)
+    elif not tokens.tokens:
+        typer.echo("timetravel: error: no API tokens: set TIMETRAVEL_API_TOKENS='reader:...,admin:...' "
+                   "or api.tokens_file, or pass --insecure-local for a loopback-only dev server",
+                   err=True)
+        raise typer.Exit(code=2)
+    app_ = create_app(config, tokens=tokens)
+    uvicorn.run(app_, host=bind, port=port if port is not None else config.api.port,
+                log_level="info")
+
+
 def main() -> None:
     """Console entry point: user errors print one clear line, not a stack trace."""
     try:

@@ -36,6 +36,7 @@ __all__ = [
     "TableSettings",
     "DemoSettings",
     "QuerySettings",
+    "ApiSettings",
     "SelectionSettings",
     "Stratum",
     "Buckets",
@@ -323,10 +324,29 @@ class QuerySettings(_Frozen):
     encoders: list[str] = Field(
         default_factory=lambda: ["timetravel.encoders.catalog:demo_encoders"],
         description="'module:function' returning a list of Encoders, registered in order")
+    latest_version_ttl_s: float = Field(
+        default=5.0, ge=0, description="how long 'the latest version' of a table is cached by "
+                                       "lookups and plans (0: read the Delta log every time)")
+
+
+class ApiSettings(_Frozen):
+    """The as-of query API (``timetravel serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    state_dir: str = Field(default=".cache/api", description="persisted training-set jobs")
+    output_root: str | None = Field(
+        default=None, description="where API training sets are written (default: "
+                                   "<warehouse>/training_sets)")
     labels_roots: list[str] = Field(
-        default_factory=list, description="where the API may read label tables (URI prefixes)")
+        default_factory=list, description="URI prefixes the API may read label tables from")
     max_inline_labels: int = Field(default=10_000, ge=1,
-                                   description="label rows an API request may carry inline")
+                                   description="label rows a request may carry inline")
+    workers: int = Field(default=2, ge=1, description="training-set jobs run at once")
+    page_size_max: int = Field(default=10_000, ge=1)
+    tokens_file: str | None = Field(
+        default=None, description="YAML {reader: [...], admin: [...]} kept out of git; "
+                                  "or set TIMETRAVEL_API_TOKENS='role:token,...'")
 
 
 class Config(_Frozen):
@@ -341,6 +361,7 @@ class Config(_Frozen):
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> "Config":

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -69,6 +70,8 @@ class TimeTravel:
         self.config = config
         self._spark = spark
         self.registry = registry or load_registry(config.query.encoders)
+        self._infos: dict[tuple[str, int | None], tuple[float, TableInfo]] = {}
+        self._datasets: dict[tuple[str, int], Any] = {}
 
     @classmethod
     def from_config(cls, config: Config | str | Path | None = None, *,
@@ -92,6 +95,18 @@ class TimeTravel:
         from timetravel.store import DeltaStore
 
         return DeltaStore(self.spark, self.config)
+
+    def _info(self, name: str, version: int | None) -> TableInfo:
+        """Table facts from the Delta log; a pinned version is cached for good, the latest for
+        ``query.latest_version_ttl_s`` (so lookups do not re-read the log every time)."""
+        now = time.monotonic()
+        cached = self._infos.get((name, version))
+        if cached and (version is not None or now - cached[0] < self.config.query.latest_version_ttl_s):
+            return cached[1]
+        info = table_info(self.config, name, version)
+        self._infos[(name, version)] = (now, info)
+        self._infos[(name, info.version)] = (now, info)
+        return info
 
     # ------------------------------------------------------------------ registry and runs
     def features(self, *, source: str | None = None, owner: str | None = None,
@@ -165,7 +180,7 @@ class TimeTravel:
                 pin = (pins or {}).get(source)
                 name = pin.table if pin else facts_table(source)
                 try:
-                    tables[source] = table_info(self.config, name, pin.version if pin else None)
+                    tables[source] = self._info(name, pin.version if pin else None)
                 except TableNotFoundError:
                     tables[source] = (f"source {source!r} has no fact table {name!r} yet "
                                       "(run the snapshot job with this source)")
@@ -187,10 +202,60 @@ class TimeTravel:
         plan = self.plan(features)
         schemas = {}
         for source, pin in plan.sources.items():
-            schema = table_info(self.config, pin.table, pin.version).schema
+            schema = self._info(pin.table, pin.version).schema
             fields = {f for e in plan.encoders for f in e.reads.get(source, ())}
             schemas[source] = pa_schema([schema.field(f) for f in schema.names if f in fields])
         return encode_online(list(plan.encoders), facts, t, schemas)
+
+    # ------------------------------------------------------------------ point lookups
+    def lookup(self, key: int | Mapping[str, Any], as_of: datetime | str, *,
+               features: Sequence[str] | None = None,
+               max_staleness: timedelta | Mapping[str, timedelta] | None = None) -> dict[str, Any]:
+        """One context's feature vector as of an instant, and where each value came from.
+
+        Embedded path: per source only the files and row groups that can hold the key (Delta
+        partition and file statistics, Parquet row-group statistics) up to the instant's day
+        are read; then the same as-of join and encoders as training sets.
+        """
+        import pyarrow as pa
+
+        at = to_utc(as_of)
+        plan = self.plan(features, max_staleness=max_staleness)
+        entity = list(plan.entity)
+        keys = dict(key) if isinstance(key, Mapping) else {entity[0]: key}
+        if sorted(keys) != sorted(entity):
+            raise LabelError(f"a lookup key names {sorted(keys)}; the entity is {entity}")
+        labels = pa.table({**{k: pa.array([keys[k]], self._key_type(plan, k)) for k in entity},
+                           plan.label_time: pa.array([at], pa.timestamp("us", tz="UTC"))})
+        row = build_arrow(self.config, labels, plan, reader=self._lookup_reader(keys, at, plan)
+                          ).to_pylist()[0]
+        sources = {s: {"table": pin.table, "version": pin.version,
+                       "snapshot_time": row[f"{source_alias(s)}__snapshot_time"],
+                       "run_id": row[f"{source_alias(s)}__run_id"]}
+                   for s, pin in plan.sources.items()}
+        return {"key": keys, "as_of": at, "features": {e.name: row[e.name] for e in plan.encoders},
+                "sources": sources}
+
+    def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):  # type: ignore[no-untyped-def]
+        import pyarrow.dataset as ds
+
+        def read(name: str, version: int, columns: Sequence[str], source: str) -> "pa.Table":
+            dataset = self._datasets.get((name, version))
+            if dataset is None:
+                from timetravel.embedded import open_table
+
+                dataset = open_table(self.config, name, version).to_pyarrow_dataset()
+                if len(self._datasets) > 64:
+                    self._datasets.clear()
+                self._datasets[(name, version)] = dataset
+            condition = ds.field("snapshot_date") <= at.date()
+            bound = plan.staleness.get(source)
+            if bound is not None:
+                condition &= ds.field("snapshot_date") >= (at - bound).date()
+            for column, value in keys.items():
+                condition &= ds.field(column) == value
+            return dataset.to_table(columns=list(columns), filter=condition)
+        return read
 
     # ------------------------------------------------------------------ training sets
     def training_set(self, labels: Any, *, features: Sequence[str] | None = None,
@@ -307,7 +372,7 @@ class TimeTravel:
         pin = next(iter(plan.sources.values()), None)
         if pin is None:
             return pa.int64()
-        return table_info(self.config, pin.table, pin.version).schema.field(key).type
+        return self._info(pin.table, pin.version).schema.field(key).type
 
     def _labels_frame(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> "DataFrame":
         from pyspark.sql import DataFrame
@@ -335,7 +400,7 @@ class TimeTravel:
             return engine
         rows = labels.count() if _is_spark_frame(labels) else len(labels)
         for pin in plan.sources.values():
-            rows += table_info(self.config, pin.table, pin.version).rows
+            rows += self._info(pin.table, pin.version).rows
         return "duckdb" if rows <= self.config.query.embedded_max_rows else "spark"
 
     def _manifest(self, plan: Plan, engine: str, fingerprint: str, label_columns: list[str],

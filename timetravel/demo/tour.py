@@ -6,7 +6,9 @@
    table's history and read the T1 population back as of its Delta version;
 4. for three run times a week apart: move the fleet's clock there, select a stratified
    context set (with the panel) and snapshot every source into Delta; print per-source
-   coverage, the last run's per-stratum and per-source tables, and the runs index.
+   coverage, the last run's per-stratum and per-source tables, and the runs index;
+5. label members a few hours after each run ("plays a comedy in the next 7 days"), build the
+   training set as of the label times and compare it with the naive latest-snapshot join.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from pathlib import Path
 import httpx
 
 from timetravel.config import Config
-from timetravel.contexts import select_contexts
+from timetravel.contexts import SelectionResult, select_contexts
 from timetravel.demo.fleet import Fleet
+from timetravel.demo.leakage import compare_with_naive, genre_labels
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
-from timetravel.reports import runs_table, selection_table, snapshot_table
+from timetravel.reports import runs_table, selection_table, snapshot_table, training_set_summary
 from timetravel.runs import RunsIndex
-from timetravel.snapshot import snapshot_facts
+from timetravel.snapshot import SnapshotResult, snapshot_facts
 from timetravel.store import DeltaStore
 from timetravel.times import to_utc
 
@@ -81,6 +84,29 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
     say("\n-- runs index")
     for line in runs_table(RunsIndex(store).list(limit=5)).splitlines():
         say("  " + line)
+    _training_set(config, store, results, say)
+
+
+def _training_set(config: Config, store: DeltaStore, results: list[tuple[SelectionResult,
+                  SnapshotResult]], say: Callable[[str], None]) -> None:
+    """Labels a day after each run but the last; as-of training set vs the naive join."""
+    from timetravel.facade import TimeTravel
+
+    say("\n== training set: 'plays a comedy in the next 7 days', as of past label times")
+    world = World(**config.demo.world_args())  # type: ignore[arg-type]
+    members = {}
+    for selected, _ in results[:-1]:
+        ids = store.read("context_sets").where(f"run_id = '{selected.run_id}'")
+        members[selected.run_time] = sorted(r["member_id"] for r in ids.select("member_id").collect())
+    labels = genre_labels(world, members)
+    tt = TimeTravel(config, spark=store.spark)
+    report = compare_with_naive(tt, labels)
+    say(training_set_summary(report.as_of.manifest))
+    say("\n-- leakage: the same labels joined with the latest snapshot when the label was known")
+    for line in report.lines():
+        say(line)
+    say("\n== next: the query API over this warehouse")
+    say("  timetravel serve --insecure-local      # then open http://127.0.0.1:8000/docs")
 
 
 def _population(store: DeltaStore, config: Config, t1: datetime, t2: datetime,

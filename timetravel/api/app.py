@@ -1,0 +1,45 @@
+"""The app factory: one router per resource, problem-details errors, jobs resumed at start."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from timetravel import __version__
+from timetravel.api.auth import TokenTable, load_tokens
+from timetravel.api.deps import Services
+from timetravel.api.jobs import JobRunner, JobStore
+from timetravel.api.problems import install_handlers
+from timetravel.api.routes import contexts, features, health, runs, training_sets
+from timetravel.config import Config
+from timetravel.facade import TimeTravel
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Config, *, tokens: TokenTable | None = None,
+               tt: TimeTravel | None = None) -> FastAPI:
+    """The API over ``config``'s warehouse. ``tokens`` default to the environment / secrets
+    file; ``tt`` lets a caller share an existing TimeTravel (and its SparkSession)."""
+    timetravel = tt or TimeTravel(config)
+    table = tokens if tokens is not None else load_tokens(config.api.tokens_file)
+    store = JobStore(config.api.state_dir)
+    output_root = config.api.output_root or f"{config.warehouse.root}/training_sets"
+    runner = JobRunner(timetravel, store, output_root, config.api.workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner.resume()
+        yield
+        runner.shutdown()
+
+    app = FastAPI(title="timetravel as-of query API", version=__version__, lifespan=lifespan,
+                  description="Feature registry, snapshot runs, point-in-time lookups and "
+                              "reproducible training sets.")
+    app.state.services = Services(timetravel, table, runner, store)
+    install_handlers(app)
+    for module in (health, features, runs, contexts, training_sets):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,99 @@
+"""Request and response bodies of the API (separate from storage and library types)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FeatureOut", "RunOut", "LookupOut", "SourceValue", "TrainingSetRequest", "JobOut",
+           "RowsOut", "Health"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class FeatureOut(_Out):
+    name: str
+    version: int
+    description: str
+    owner: str
+    output: str
+    tags: list[str]
+    reads: dict[str, list[str]]
+    available: bool
+    unavailable_reason: str | None = None
+    versions: list[int] | None = None
+
+
+class StageOut(_Out):
+    status: str
+    updated_at: datetime
+    table_versions: dict[str, int]
+    details: dict[str, Any]
+
+
+class RunOut(_Out):
+    run_id: str
+    run_time: datetime
+    status: dict[str, str]
+    coverage: dict[str, float] = Field(description="snapshot coverage per source")
+    table_versions: dict[str, int]
+    stages: dict[str, StageOut] | None = None
+
+
+class SourceValue(_Out):
+    table: str
+    version: int
+    snapshot_time: datetime | None
+    run_id: str | None
+
+
+class LookupOut(_Out):
+    key: dict[str, int]
+    as_of: datetime
+    features: dict[str, Any]
+    sources: dict[str, SourceValue]
+
+
+class TrainingSetRequest(BaseModel):
+    """Labels inline (``labels``) or by reference (``labels_uri``, under an allowed root)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[dict[str, Any]] | None = Field(
+        default=None, description="rows with the entity columns and label_time (ISO-8601)")
+    labels_uri: str | None = Field(default=None, description="a Parquet/CSV file or Delta table")
+    features: list[str] | None = Field(default=None, description="default: every available one")
+    max_staleness: str | dict[str, str] | None = Field(
+        default=None, description="'14d' for all sources, or {source: '7d'}")
+    engine: Literal["auto", "spark", "duckdb"] | None = None
+    label_time: str = "label_time"
+    format: Literal["delta", "parquet"] = "delta"
+
+
+class JobOut(_Out):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    created_at: datetime
+    updated_at: datetime
+    progress: str
+    error: str | None = None
+    output_uri: str | None = None
+    manifest: dict[str, Any] | None = None
+    rebuild_of: str | None = None
+
+
+class RowsOut(_Out):
+    id: str
+    total: int
+    offset: int
+    limit: int
+    rows: list[dict[str, Any]]
+
+
+class Health(_Out):
+    status: str
+    checks: dict[str, str] = {}

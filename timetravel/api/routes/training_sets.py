@@ -1,0 +1,159 @@
+"""Training sets as asynchronous jobs: submit, poll, read rows, rebuild, cancel."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from timetravel.api.deps import AdminDep, ReaderDep, ServicesDep
+from timetravel.api.jobs import JobRecord
+from timetravel.api.models import JobOut, RowsOut, TrainingSetRequest
+from timetravel.api.problems import PROBLEM_RESPONSES, Problem
+from timetravel.training_job import parse_staleness
+
+router = APIRouter(prefix="/v1/training-sets", tags=["training-sets"],
+                   responses=PROBLEM_RESPONSES)
+
+
+def _out(record: JobRecord) -> JobOut:
+    return JobOut(id=record.id, status=record.status, created_at=record.created_at,  # type: ignore[arg-type]
+                  updated_at=record.updated_at, progress=record.progress, error=record.error,
+                  output_uri=record.output_uri, manifest=record.manifest,
+                  rebuild_of=record.rebuild_of)
+
+
+def _job(services: Any, job_id: str) -> JobRecord:
+    record = services.job_store.get(job_id)
+    if record is None:
+        raise Problem(404, "Not found", f"no training-set job {job_id!r}")
+    return record
+
+
+def _check_uri(uri: str, roots: list[str]) -> None:
+    parsed = urlparse(uri)
+    if ".." in uri.replace("\\", "/").split("/"):
+        raise Problem(422, "Invalid labels URI", "labels_uri must not contain '..'")
+    if parsed.scheme not in ("", "file", "s3", "s3a"):
+        raise Problem(422, "Invalid labels URI", f"unsupported scheme {parsed.scheme!r}")
+    if not roots:
+        raise Problem(422, "Invalid labels URI",
+                      "no label roots are configured (api.labels_roots); send labels inline")
+    if not any(uri.startswith(root.rstrip("/") + "/") for root in roots):
+        raise Problem(422, "Invalid labels URI",
+                      f"labels_uri must be under one of: {', '.join(roots)}")
+
+
+@router.post("", status_code=202, response_model=JobOut)
+def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSONResponse:
+    """Queue a training set; poll ``GET /v1/training-sets/{id}``."""
+    from timetravel.labels import canonical_arrow
+
+    settings = services.tt.config.api
+    if (body.labels is None) == (body.labels_uri is None):
+        raise Problem(422, "Invalid request", "give exactly one of labels and labels_uri")
+    if body.labels is not None and len(body.labels) > settings.max_inline_labels:
+        raise Problem(422, "Too many labels",
+                      f"{len(body.labels)} inline label rows; at most "
+                      f"{settings.max_inline_labels} (use labels_uri for more)")
+    if body.labels is not None and not body.labels:
+        raise Problem(422, "Invalid labels", "labels is empty")
+    if body.labels_uri is not None:
+        _check_uri(body.labels_uri, settings.labels_roots)
+    values = [] if body.max_staleness is None else [body.max_staleness] \
+        if isinstance(body.max_staleness, str) else [f"{k}={v}" for k, v in body.max_staleness.items()]
+    staleness = parse_staleness(values)
+    # Fail fast on what can be checked now: features, staleness, label columns and times.
+    plan = services.tt.plan(body.features, max_staleness=staleness, label_time=body.label_time)
+    if body.labels is not None:
+        import pyarrow as pa
+
+        canonical_arrow(body.labels, plan.entity, plan.label_time,
+                        {k: pa.int64() for k in plan.entity})
+    record = services.jobs.submit(body.model_dump(exclude={"labels"}), body.labels)
+    return JSONResponse(_out(record).model_dump(mode="json"), status_code=202)
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(services: ServicesDep, _: ReaderDep) -> list[JobOut]:
+    return [_out(r) for r in services.job_store.list()]
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, services: ServicesDep, _: ReaderDep) -> JobOut:
+    """Status, progress, manifest and output URI."""
+    return _out(_job(services, job_id))
+
+
+@router.get("/{job_id}/rows", response_model=RowsOut,
+            responses={200: {"content": {"application/vnd.apache.parquet": {}, "text/csv": {}}}})
+def rows(job_id: str, services: ServicesDep, _: ReaderDep,
+         offset: Annotated[int, Query(ge=0)] = 0,
+         limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+         format: Annotated[Literal["json", "parquet", "csv"], Query()] = "json") -> Any:
+    """Rows as paginated JSON, or the whole set as a Parquet or CSV download."""
+    record = _job(services, job_id)
+    if record.status != "succeeded" or not record.manifest:
+        raise Problem(404, "Not found",
+                      f"training set {job_id} has no rows yet (status {record.status})")
+    table = _read_output(services, record)
+    if format != "json":
+        buffer = io.BytesIO()
+        if format == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, buffer)
+            kind = "application/vnd.apache.parquet"
+        else:
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, buffer)
+            kind = "text/csv"
+        return Response(buffer.getvalue(), media_type=kind, headers={
+            "Content-Disposition": f'attachment; filename="{job_id}.{format}"'})
+    limit = min(limit, services.tt.config.api.page_size_max)
+    page = table.slice(offset, limit).to_pylist()
+    return RowsOut(id=job_id, total=table.num_rows, offset=offset, limit=limit, rows=page)
+
+
+def _read_output(services: Any, record: JobRecord):  # type: ignore[no-untyped-def]
+    import pyarrow.dataset as ds
+
+    from timetravel.embedded import storage_options
+    from timetravel.files import filesystem
+
+    manifest = record.manifest or {}
+    uri, fmt = manifest["output_uri"], manifest.get("output_format", "delta")
+    config = services.tt.config
+    if fmt == "delta":
+        from deltalake import DeltaTable
+
+        target = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
+        return DeltaTable(target, storage_options=storage_options(config)).to_pyarrow_table()
+    fs, path = filesystem(config, uri)
+    return ds.dataset(path, filesystem=fs, format="parquet").to_table()
+
+
+@router.post("/{job_id}/rebuild", status_code=202, response_model=JobOut)
+def rebuild(job_id: str, services: ServicesDep, _: AdminDep) -> JSONResponse:
+    """Rebuild from the job's manifest (same Delta versions, encoders, labels)."""
+    record = _job(services, job_id)
+    if record.status != "succeeded" or not record.manifest:
+        raise Problem(422, "Not rebuildable",
+                      f"training set {job_id} has no manifest (status {record.status})")
+    new = services.jobs.submit({"engine": record.request.get("engine"),
+                                "format": record.request.get("format", "delta")},
+                               rebuild_of=job_id)
+    return JSONResponse(_out(new).model_dump(mode="json"), status_code=202)
+
+
+@router.delete("/{job_id}", response_model=JobOut)
+def cancel(job_id: str, services: ServicesDep, _: AdminDep) -> JobOut:
+    """Cancel a queued or running job (finished jobs are left as they are)."""
+    _job(services, job_id)
+    record = services.jobs.cancel(job_id)
+    assert record is not None
+    return _out(record)
