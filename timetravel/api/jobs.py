@@ -76,7 +76,7 @@ class JobStore:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def labels_path(self, job_id: str) -> Path:
-        return self.root / f"{job_id}.labels.json"
+        return self.root / f"{job_id}.labels"   # not *.json: list() globs the records
 
 
 class JobRunner:
