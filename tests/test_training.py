@@ -225,3 +225,23 @@ def test_spark_labels_frame_and_label_files(warehouse: TimeTravel, tmp_path: Pat
     table = pa.table({"member_id": [1], "label_time": ["2026-06-10T12:00:00Z"]})
     assert [r["ratings_count"] for r in by_row(warehouse.training_set(
         table, features=["ratings_count"], engine="duckdb"))] == [4]
+
+
+def test_point_lookups_equal_training_set_rows(warehouse: TimeTravel) -> None:
+    """The lookup path (stats-pruned reads, one-row as-of rule) against the join, including
+    the tie written in two commits, exact-time equality and the staleness bound."""
+    instants = ["2026-06-05T06:00:00Z", "2026-06-05T05:59:59Z", T, "2026-06-11T06:00:00Z",
+                "2026-06-30T00:00:00Z", "2026-04-01T00:00:00Z"]
+    labels = pd.DataFrame([{"member_id": m, "label_time": t}
+                           for m in range(1, 9) for t in instants])
+    for staleness in (None, timedelta(days=3)):
+        expected = warehouse.training_set(labels, features=FEATURES, engine="duckdb",
+                                          max_staleness=staleness).to_arrow().to_pylist()
+        for row in expected:
+            got = warehouse.lookup(row["member_id"], row["label_time"], features=FEATURES,
+                                   max_staleness=staleness)
+            assert got["features"] == {f: row[f] for f in FEATURES}, row
+            for source, provenance in got["sources"].items():
+                alias = source.replace("-", "_")
+                assert provenance["snapshot_time"] == row[f"{alias}__snapshot_time"]
+                assert provenance["run_id"] == row[f"{alias}__run_id"]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from timetravel.asof import Staleness
 from timetravel.asof_embedded import point_in_time_join_arrow
 from timetravel.config import Config
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 __all__ = ["table_uri", "storage_options", "open_table", "read_table", "TableInfo", "table_info",
-           "join_facts"]
+           "join_facts", "KeyLookup"]
 
 
 def table_uri(config: Config, name: str) -> str:
@@ -138,3 +140,102 @@ def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[s
 
 def _day(value: datetime | date) -> str:
     return to_utc(value).date().isoformat()
+
+
+class KeyLookup:
+    """One key's candidate snapshot rows from one table version, reading as few files as the
+    Delta log's statistics allow (for point lookups).
+
+    Files whose key range (min/max statistics) excludes the key, or whose snapshot times lie
+    after the instant or before the staleness floor, are never opened. The rest are read
+    newest first, and reading stops once no unread file can hold a snapshot at or after the
+    best one found (equal times are still read: the later-written row wins ties). Within a
+    file, Parquet row-group statistics skip what cannot match. Facts written clustered by key
+    (as the snapshot job does) make this one or two small reads per source.
+    """
+
+    def __init__(self, config: Config, name: str, version: int) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from timetravel.files import filesystem
+
+        table = open_table(config, name, version)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        self.partitions = list(table.metadata().partition_columns)
+        schema = pa.schema(table.schema().to_arrow())
+        self.schema = pa.schema([f for f in schema if f.name not in self.partitions])
+        self.fs, root = filesystem(config, table_uri(config, name))
+        self.paths = [f"{root}/{p}" for p in actions.column("path").to_pylist()]
+        self._actions = actions
+        self._floor = np.iinfo(np.int64).min
+        self._ceiling = np.iinfo(np.int64).max
+        self.max_time = self._micros(actions, "max.snapshot_time", self._ceiling, pc)
+        self.min_time = self._micros(actions, "min.snapshot_time", self._floor, pc)
+
+    @staticmethod
+    def _micros(actions: "pa.Table", column: str, missing: int, pc: Any) -> np.ndarray:
+        import pyarrow as pa
+
+        if column not in actions.column_names:
+            return np.full(actions.num_rows, missing, dtype=np.int64)
+        values = pc.cast(pc.cast(actions.column(column), pa.timestamp("us", tz="UTC")),
+                         pa.int64())
+        return pc.fill_null(values, missing).to_numpy(zero_copy_only=False)
+
+    def _key_mask(self, keys: Mapping[str, Any]) -> np.ndarray:
+        mask = np.ones(len(self.paths), dtype=bool)
+        for column, value in keys.items():
+            for bound, keep in ((f"min.{column}", np.less_equal), (f"max.{column}", np.greater_equal)):
+                if bound in self._actions.column_names:
+                    stats = self._actions.column(bound).to_numpy(zero_copy_only=False)
+                    known = ~np.isnan(stats.astype(np.float64)) if stats.dtype.kind == "f" \
+                        else np.array([s is not None for s in stats]) if stats.dtype == object \
+                        else np.ones(len(stats), dtype=bool)
+                    safe = np.where(known, stats, value)
+                    mask &= keep(safe, value)
+        return mask
+
+    def rows(self, keys: Mapping[str, Any], at_micros: int, floor_micros: int | None,
+             columns: Sequence[str]) -> "pa.Table":
+        import pyarrow.dataset as ds
+
+        mask = self._key_mask(keys) & (self.min_time <= at_micros)
+        if floor_micros is not None:
+            mask &= self.max_time >= floor_micros
+        candidates = np.flatnonzero(mask)
+        order = candidates[np.argsort(-np.minimum(self.max_time[candidates], at_micros),
+                                      kind="stable")]
+        condition = ds.field("snapshot_time") <= at_micros_scalar(at_micros)
+        for column, value in keys.items():
+            condition &= ds.field(column) == value
+        found, best = [], None
+        for index in order:
+            if best is not None and self.max_time[index] < best:
+                break   # nothing unread can hold a snapshot at or after the best one
+            part = ds.dataset(self.paths[index], schema=self.schema, filesystem=self.fs,
+                              format="parquet").to_table(columns=list(columns), filter=condition)
+            if part.num_rows:
+                found.append(part)
+                newest = _max_micros(part)
+                best = newest if best is None else max(best, newest)
+        if not found:
+            return self.schema.empty_table().select(list(columns))
+        import pyarrow as pa
+
+        return pa.concat_tables(found)
+
+
+def at_micros_scalar(micros: int):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    return pa.scalar(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+
+
+def _max_micros(table: "pa.Table") -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value = pc.max(pc.cast(pc.cast(table.column("snapshot_time"),
+                                   pa.timestamp("us", tz="UTC")), pa.int64())).as_py()
+    return int(value) if value is not None else np.iinfo(np.int64).min

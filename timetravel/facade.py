@@ -71,7 +71,7 @@ class TimeTravel:
         self._spark = spark
         self.registry = registry or load_registry(config.query.encoders)
         self._infos: dict[tuple[str, int | None], tuple[float, TableInfo]] = {}
-        self._datasets: dict[tuple[str, int], Any] = {}
+        self._lookups: dict[tuple[str, int], Any] = {}
 
     @classmethod
     def from_config(cls, config: Config | str | Path | None = None, *,
@@ -237,24 +237,18 @@ class TimeTravel:
                 "sources": sources}
 
     def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):  # type: ignore[no-untyped-def]
-        import pyarrow.dataset as ds
+        from timetravel.embedded import KeyLookup
+        from timetravel.times import to_micros
 
         def read(name: str, version: int, columns: Sequence[str], source: str) -> "pa.Table":
-            dataset = self._datasets.get((name, version))
-            if dataset is None:
-                from timetravel.embedded import open_table
-
-                dataset = open_table(self.config, name, version).to_pyarrow_dataset()
-                if len(self._datasets) > 64:
-                    self._datasets.clear()
-                self._datasets[(name, version)] = dataset
-            condition = ds.field("snapshot_date") <= at.date()
+            lookup = self._lookups.get((name, version))
+            if lookup is None:
+                if len(self._lookups) >= 64:
+                    self._lookups.clear()
+                lookup = self._lookups[(name, version)] = KeyLookup(self.config, name, version)
             bound = plan.staleness.get(source)
-            if bound is not None:
-                condition &= ds.field("snapshot_date") >= (at - bound).date()
-            for column, value in keys.items():
-                condition &= ds.field(column) == value
-            return dataset.to_table(columns=list(columns), filter=condition)
+            floor = to_micros(at - bound) if bound is not None else None
+            return lookup.rows(keys, to_micros(at), floor, columns)
         return read
 
     # ------------------------------------------------------------------ training sets

@@ -278,6 +278,8 @@ def _commit(store: DeltaStore, outcomes: "DataFrame", sources: dict[str, SourceS
                  .select(*entity, "snapshot_time", F.lit(run_id).alias("run_id"),
                          written_at.alias("written_at"),
                          F.to_date("snapshot_time").alias("snapshot_date"), "p.*"))
+        # Key-clustered files: a point lookup's key falls in one file's min/max per commit.
+        facts = facts.repartitionByRange(*entity).sortWithinPartitions(*entity)
         store.create(table, facts.schema, partition_by=["snapshot_date"],
                      comment=f"facts from source {name!r}, one row per (context, run)")
         # The txn version counts this run's earlier commits: an attempt that died before
