@@ -5,17 +5,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JARS   := .cache/jars/manifest.json
-PYTEST_ARGS ?=
+# Two workers, whole modules each (module fixtures such as a demo fleet are built once); most
+# tests wait on JVMs, subprocesses and HTTP, so two run well side by side on two cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+FEAST  := .cache/feast-venv
 
 SIZE ?= medium
 
-.PHONY: setup demo test jars bench clean help
+.PHONY: setup demo test jars bench feast-env clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
 	@echo "make test   - run the test suite (real Spark, Delta, S3 API server on loopback)"
 	@echo "make setup  - only create .venv and fetch the jars"
 	@echo "make bench [SIZE=small|medium|large] - point-in-time join benchmark, all engines"
+	@echo "make feast-env - Feast (its own pins) in an isolated venv; then"
+	@echo "                 make bench BENCH_ARGS=--engines=spark,embedded,duckdb_asof,feast"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
 
 $(STAMP): pyproject.toml
@@ -39,8 +44,16 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Feast pins its own pyspark (4.3), which our delta-spark does not support: separate venv.
+$(FEAST)/.installed:
+	test -d $(FEAST) || $(PYTHON) -m venv $(FEAST)
+	$(FEAST)/bin/pip install -q "feast[spark]==0.67.0"
+	@touch $@
+
+feast-env: $(FEAST)/.installed
+
 bench: setup
-	$(BIN)/python -u benchmarks/pit_join.py --size $(SIZE)
+	$(BIN)/python -u benchmarks/pit_join.py --size $(SIZE) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache warehouse .pytest_cache

@@ -14,8 +14,11 @@ Engines, in one process, same data:
 - ``embedded``: ours, delta-rs reads of the Delta tables at a pinned version + DuckDB;
 - ``duckdb_asof``: a hand-written DuckDB ASOF query over in-memory Arrow, threads=2
   (the single-node floor);
-- ``spark_band``: the textbook band join + row_number in Spark.
-Feast's Spark offline store is not run yet (it needs its own environment).
+- ``spark_band``: the textbook band join + row_number in Spark;
+- ``feast`` (opt-in, ``--engines ...,feast``): Feast's ``get_historical_features`` with its
+  Spark offline store, in Feast's own venv (``make feast-env``; run by
+  ``benchmarks/feast_join.py`` as a subprocess in this run). Feast returns no snapshot-time
+  column, so it is compared on every other column. Not yet measured: see RESULTS.md.
 
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
 per-row hash before any time is reported. Reports cold (first) run, median of ``repeats``,
@@ -188,6 +191,24 @@ def run_duckdb_asof(directory: Path) -> Callable[[bool], pa.Table | None]:
     return run
 
 
+def run_feast(directory: Path, repeats: int) -> dict[str, Any]:
+    """Feast in its own interpreter: returns its output (for verification) and its timings."""
+    import subprocess
+    import sys
+
+    python = ROOT / ".cache" / "feast-venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit("Feast's environment is missing: run `make feast-env` first")
+    out = directory / "feast_out.parquet"
+    done = subprocess.run([str(python), str(ROOT / "benchmarks" / "feast_join.py"), "--data",
+                           str(directory), "--out", str(out), "--repeats", str(repeats)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"feast_join.py failed:\n{done.stderr[-3000:]}")
+    timings = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"result": pq.read_table(out), **timings}
+
+
 # ------------------------------------------------------------------------- verification
 def _spark_arrow(frame: Any) -> pa.Table:
     from pyspark.sql import functions as F
@@ -219,7 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="medium")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--engines", default="spark,embedded,duckdb_asof,spark_band")
+    parser.add_argument("--engines", default="spark,embedded,duckdb_asof,spark_band",
+                        help="add ',feast' to include Feast (needs `make feast-env`)")
     args = parser.parse_args()
     labels_n, snaps_n = SIZES[args.size]
     directory = DATA / args.size
@@ -239,17 +261,33 @@ def main() -> None:
                "spark_band": lambda: run_spark_band(spark, directory)}
     chosen = args.engines.split(",")
     reference = None
+    reference_table: pa.Table | None = None
     report: dict[str, Any] = {"benchmark": "pit_join", "size": args.size, "labels": labels_n,
                               "sources": len(SOURCES), "snapshot_rows_per_source": snaps_n,
                               "date": datetime.now(timezone.utc).isoformat(),
                               "cores": os.cpu_count(), "engines": {}}
     for name in chosen:
+        if name == "feast":
+            feast = run_feast(directory, args.repeats)
+            comparable = [c for c in feast["result"].column_names]
+            assert reference_table is not None, "run our spark engine first (the reference)"
+            equal = bool(np.array_equal(row_hashes(feast["result"]),
+                                        row_hashes(reference_table.select(comparable))))
+            report["engines"]["feast"] = {"verified_equal": equal,
+                                          "rows": feast["result"].num_rows,
+                                          "compared_columns": comparable,
+                                          "cold_s": feast["cold_s"] if equal else None,
+                                          "median_s": feast["median_s"] if equal else None,
+                                          "versions": {"feast": feast["feast"],
+                                                       "pyspark": feast["pyspark"]}}
+            print(f"feast: {report['engines']['feast']}", flush=True)
+            continue
         run = engines[name]()
         result = run(True)                       # verification run (not timed)
         assert result is not None
         hashes = row_hashes(result)
         if reference is None:
-            reference = hashes
+            reference, reference_table = hashes, result
         equal = hashes.shape == reference.shape and bool(np.array_equal(hashes, reference))
         if not equal:
             report["engines"][name] = {"verified_equal": False, "rows": int(result.num_rows)}
@@ -268,10 +306,12 @@ def main() -> None:
     timed = {k: v["median_s"] for k, v in report["engines"].items() if v.get("verified_equal")}
     if "spark" in timed and "spark_band" in timed:
         report["spark_over_band_join"] = round(timed["spark"] / timed["spark_band"], 3)
+    if "spark" in timed and "feast" in timed:
+        report["spark_over_feast"] = round(timed["spark"] / timed["feast"], 3)
     if "embedded" in timed and "duckdb_asof" in timed:
         report["embedded_over_duckdb_asof"] = round(timed["embedded"] / timed["duckdb_asof"], 3)
     report["note"] = ("peak_rss_mb is the driver process's peak so far (Spark's JVM not "
-                      "included); Feast not run")
+                      "included); Feast runs in its own process")
     record("pit_join", report)
 
 

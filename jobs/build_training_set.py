@@ -15,7 +15,6 @@ from timetravel.config import load_config
 from timetravel.errors import TimeTravelError
 from timetravel.facade import TimeTravel
 from timetravel.reports import training_set_summary
-from timetravel.spark import get_spark
 from timetravel.training_job import build_training_set, parse_staleness
 
 
@@ -34,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         config = load_config(args.conf)
-        tt = TimeTravel(config, spark=get_spark(config))
+        tt = TimeTravel(config)   # starts Spark only if the engine needs it
         features = [f.strip() for f in args.features.split(",")] if args.features else None
         manifest = build_training_set(tt, args.labels, args.out, features=features,
                                       max_staleness=parse_staleness(args.max_staleness),

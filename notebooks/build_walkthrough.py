@@ -48,9 +48,9 @@ from timetravel.snapshot import snapshot_facts
 from timetravel.times import to_utc
 
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "pyproject.toml").exists())
-MEMBERS = int(os.environ.get("TT_NOTEBOOK_MEMBERS", "1500"))
+MEMBERS = int(os.environ.get("TT_NOTEBOOK_MEMBERS", "1200"))
 RUNS = int(os.environ.get("TT_NOTEBOOK_RUNS", "4"))
-SAMPLE = int(os.environ.get("TT_NOTEBOOK_SAMPLE", "300"))
+SAMPLE = int(os.environ.get("TT_NOTEBOOK_SAMPLE", "250"))
 GENRE = "comedy"
 WORK = Path(os.environ.get("TT_NOTEBOOK_DIR") or tempfile.mkdtemp(prefix="tt-notebook-"))
 FIRST_RUN = to_utc("2026-03-02T06:00:00Z")

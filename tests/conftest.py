@@ -14,6 +14,17 @@ from timetravel.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BUCKET = "timetravel-test"
+# The longest modules first, so the two xdist workers finish together (`make test` runs
+# `-n 2 --dist loadfile`, which hands out modules in collection order).
+LONGEST_FIRST = ("test_notebooks.py", "test_cluster.py", "test_snapshot.py", "test_truth.py",
+                 "test_cli.py", "test_contexts.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)   # stable: the order within a module is kept
 
 
 @pytest.fixture(scope="session")

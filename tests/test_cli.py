@@ -56,6 +56,9 @@ def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> Non
     assert "mean weight" in out
     assert "snapshot ok: ratings 100%, member-profile 100%" in out
     assert "select=ok, snapshot=ok" in out
+    assert "== training set: 'plays a comedy in the next 7 days'" in out
+    assert "thumbs_up_share" in out and "cross-validated AUC, same model: as-of" in out
+    assert "timetravel serve --insecure-local" in out
     assert not (tmp_path / "fleet" / "fleet.json").exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -245,3 +246,57 @@ def test_point_lookups_equal_training_set_rows(warehouse: TimeTravel) -> None:
                 alias = source.replace("-", "_")
                 assert provenance["snapshot_time"] == row[f"{alias}__snapshot_time"]
                 assert provenance["run_id"] == row[f"{alias}__run_id"]
+
+
+def test_cli_and_job_build_and_rebuild_from_label_files(warehouse: TimeTravel,
+                                                        tmp_path: Path) -> None:
+    """CSV through the CLI (Spark), Parquet through the spark-submit job script (DuckDB),
+    Delta through the job's library function."""
+    import subprocess
+    import sys
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from timetravel.cli import app
+    from timetravel.training_job import build_training_set
+
+    frame = labels().dropna()
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    frame.to_parquet(tmp_path / "labels.parquet")
+    warehouse.spark.createDataFrame(frame).write.format("delta").save(str(tmp_path / "delta"))
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(yaml.safe_dump(warehouse.config.model_dump(mode="json", by_alias=True)))
+    runner = CliRunner()
+    out = tmp_path / "ts"
+    result = runner.invoke(app, ["--conf", str(conf), "training-set", "--labels",
+                                 str(tmp_path / "labels.csv"), "--out", str(out),
+                                 "--features", "ratings_count,plan",
+                                 "--max-staleness", "ratings=14d", "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    assert "8 rows (8 labels) on spark" in result.output
+    assert re.search(r"ratings_count\s+1\s+62\.5%", result.output)   # 5 of 8 rows have a snapshot
+    again = runner.invoke(app, ["--conf", str(conf), "rebuild", "--manifest", str(out),
+                                "--out", str(tmp_path / "ts2")])
+    assert again.exit_code == 0, again.output
+    assert pd.read_parquet(tmp_path / "ts2" / "labels").shape[0] == 8
+    root = Path(__file__).resolve().parent.parent
+    job = subprocess.run([sys.executable, "jobs/build_training_set.py", "--conf", str(conf),
+                          "--labels", str(tmp_path / "labels.parquet"), "--out",
+                          str(tmp_path / "job"), "--features", "ratings_count,plan",
+                          "--engine", "duckdb", "--format", "parquet"],
+                         capture_output=True, text=True, cwd=root)
+    assert job.returncode == 0, job.stderr
+    assert "8 rows (8 labels) on duckdb" in job.stdout
+    written = pd.read_parquet(tmp_path / "job" / "data").sort_values(["member_id", "y"])
+    assert written["ratings_count"].tolist()[:2] == [4, 4]
+    from_delta = build_training_set(warehouse, str(tmp_path / "delta"), str(tmp_path / "d"),
+                                    features=["ratings_count"], engine="duckdb")
+    # No staleness bound here: member 5's 40-day-old snapshot counts too.
+    assert from_delta.rows == 8 and from_delta.coverage["ratings_count"] == 6 / 8
+    bad = subprocess.run([sys.executable, "jobs/build_training_set.py", "--conf", str(conf),
+                          "--labels", str(tmp_path / "labels.csv"), "--out",
+                          str(tmp_path / "bad"), "--features", "nope"],
+                         capture_output=True, text=True, cwd=root)
+    assert bad.returncode == 2 and "unknown feature(s) ['nope']" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -96,12 +96,14 @@ class TimeTravel:
 
         return DeltaStore(self.spark, self.config)
 
-    def _info(self, name: str, version: int | None) -> TableInfo:
-        """Table facts from the Delta log; a pinned version is cached for good, the latest for
-        ``query.latest_version_ttl_s`` (so lookups do not re-read the log every time)."""
+    def _info(self, name: str, version: int | None, *, fresh: bool = True) -> TableInfo:
+        """Table facts from the Delta log. A pinned version is cached for good; the latest is
+        re-read unless ``fresh`` is False (lookups), which accept one up to
+        ``query.latest_version_ttl_s`` old rather than re-reading the log every time."""
         now = time.monotonic()
         cached = self._infos.get((name, version))
-        if cached and (version is not None or now - cached[0] < self.config.query.latest_version_ttl_s):
+        ttl = 0.0 if fresh else self.config.query.latest_version_ttl_s
+        if cached and (version is not None or now - cached[0] < ttl):
             return cached[1]
         info = table_info(self.config, name, version)
         self._infos[(name, version)] = (now, info)
@@ -112,11 +114,15 @@ class TimeTravel:
     def features(self, *, source: str | None = None, owner: str | None = None,
                  tag: str | None = None) -> list[dict[str, Any]]:
         """Current features, each with whether this warehouse can compute it (and why not)."""
+        return self._features(source=source, owner=owner, tag=tag)
+
+    def _features(self, *, source: str | None = None, owner: str | None = None,
+                  tag: str | None = None, fresh: bool = True) -> list[dict[str, Any]]:
         tables: dict[str, TableInfo | str] = {}
         out = []
         for encoder in self.registry.current(source=source, owner=owner, tag=tag):
             entry = encoder.describe()
-            problem = self._unavailable(encoder, tables)
+            problem = self._unavailable(encoder, tables, fresh=fresh)
             entry["available"] = problem is None
             entry["unavailable_reason"] = problem
             out.append(entry)
@@ -141,11 +147,12 @@ class TimeTravel:
              max_staleness: timedelta | Mapping[str, timedelta] | None = None,
              label_time: str = "label_time",
              pins: Mapping[str, SourcePin] | None = None,
-             versions: Mapping[str, int] | None = None) -> Plan:
+             versions: Mapping[str, int] | None = None, fresh: bool = True) -> Plan:
         """Resolve features to encoders and pin every fact table they read (latest version
         unless ``pins`` say otherwise). ``features=None``: every available feature."""
         if features is None:
-            encoders = [self.registry.get(f["name"]) for f in self.features() if f["available"]]
+            encoders = [self.registry.get(f["name"]) for f in self._features(fresh=fresh)
+                        if f["available"]]
             if not encoders:
                 raise FeatureError("no feature can be computed: no fact table has been "
                                    "written yet (run the select and snapshot jobs)")
@@ -161,7 +168,7 @@ class TimeTravel:
         tables: dict[str, TableInfo | str] = {}
         pinned: dict[str, SourcePin] = {}
         for encoder in encoders:
-            problem = self._unavailable(encoder, tables, pins)
+            problem = self._unavailable(encoder, tables, pins, fresh=fresh)
             if problem:
                 raise FeatureError(f"feature {encoder.name!r} cannot be computed: {problem}")
         for source in needed:
@@ -174,13 +181,15 @@ class TimeTravel:
         return Plan(tuple(encoders), pinned, entity, label_time, staleness)
 
     def _unavailable(self, encoder: Encoder, tables: dict[str, "TableInfo | str"],
-                     pins: Mapping[str, SourcePin] | None = None) -> str | None:
+                     pins: Mapping[str, SourcePin] | None = None, *,
+                     fresh: bool = True) -> str | None:
         for source, fields in encoder.reads.items():
             if source not in tables:
                 pin = (pins or {}).get(source)
                 name = pin.table if pin else facts_table(source)
                 try:
-                    tables[source] = self._info(name, pin.version if pin else None)
+                    tables[source] = self._info(name, pin.version if pin else None,
+                                                fresh=fresh)
                 except TableNotFoundError:
                     tables[source] = (f"source {source!r} has no fact table {name!r} yet "
                                       "(run the snapshot job with this source)")
@@ -220,7 +229,7 @@ class TimeTravel:
         import pyarrow as pa
 
         at = to_utc(as_of)
-        plan = self.plan(features, max_staleness=max_staleness)
+        plan = self.plan(features, max_staleness=max_staleness, fresh=False)
         entity = list(plan.entity)
         keys = dict(key) if isinstance(key, Mapping) else {entity[0]: key}
         if sorted(keys) != sorted(entity):

@@ -79,9 +79,9 @@ def read_labels_spark(spark: "SparkSession", uri: str, *,
     fmt = fmt or labels_format(uri)
     try:
         if fmt == "csv":
-            # Times stay strings here; canonical_spark parses them in the UTC session.
-            return (spark.read.option("header", True).option("inferSchema", True)
-                    .option("timestampFormat", "no-timestamps-please").csv(uri))
+            # Inferred timestamps are parsed in the UTC session (naive = UTC); text left as
+            # text is parsed by canonical_spark.
+            return spark.read.option("header", True).option("inferSchema", True).csv(uri)
         return spark.read.format(fmt).load(uri)
     except AnalysisException as exc:
         raise LabelError(f"cannot read {fmt} labels at {uri!r}: "

@@ -69,12 +69,18 @@ class LeakageReport:
 def compare_with_naive(tt: "TimeTravel", labels: "pd.DataFrame",
                        features: Sequence[str] = DEMO_FEATURES, *,
                        max_staleness: timedelta = timedelta(days=14)) -> LeakageReport:
-    """Build the as-of training set and the naive one; compare what a model makes of each."""
-    as_of = tt.training_set(labels, features=list(features), max_staleness=max_staleness)
+    """Build the as-of training set and the naive one; compare what a model makes of each.
+
+    Uses the ``features`` this warehouse can compute (profiles may snapshot fewer sources).
+    """
+    available = {f["name"] for f in tt.features() if f["available"]}
+    features = [f for f in features if f in available]
+    as_of = tt.training_set(labels, features=features, max_staleness=max_staleness)
     known = labels.assign(label_time=labels["label_time"] + timedelta(days=7))
-    naive = tt.training_set(known, features=list(features)).to_pandas()
+    naive = tt.training_set(known, features=features).to_pandas()
     original_time = naive["label_time"] - timedelta(days=7)
-    future = int((naive["viewing_history__snapshot_time"] > original_time).sum())
+    provenance = [c for c in naive.columns if c.endswith("__snapshot_time")]
+    future = int((naive[provenance].max(axis=1) > original_time).sum())
     return LeakageReport(as_of, len(labels), future, _auc(as_of.to_pandas(), features),
                          _auc(naive, features))
 
