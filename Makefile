@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 JARS   := .cache/jars/manifest.json
 # Two workers, whole modules each (module fixtures such as a demo fleet are built once); most
 # tests wait on JVMs, subprocesses and HTTP, so two run well side by side on two cores.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?=
 FEAST  := .cache/feast-venv
 
 SIZE ?= medium
@@ -42,7 +43,7 @@ demo: setup
 	$(BIN)/timetravel demo run
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Feast pins its own pyspark (4.3), which our delta-spark does not support: separate venv.
 $(FEAST)/.installed:
