@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 JARS   := .cache/jars/manifest.json
 # Two workers, whole modules each (module fixtures such as a demo fleet are built once); most
 # tests wait on JVMs, subprocesses and HTTP, so two run well side by side on two cores.
-PYTEST_WORKERS ?= -n 2 --dist loadfile
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 PYTEST_ARGS ?=
 FEAST  := .cache/feast-venv
 

@@ -15,7 +15,7 @@ from timetravel.config import Config, load_config
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BUCKET = "timetravel-test"
 # The longest modules first, so the two xdist workers finish together (`make test` runs
-# `-n 2 --dist loadfile`, which hands out modules in collection order).
+# `-n 2 --dist loadfile --no-loadscope-reorder`: modules are handed out in collection order).
 LONGEST_FIRST = ("test_notebooks.py", "test_cluster.py", "test_snapshot.py", "test_truth.py",
                  "test_cli.py", "test_contexts.py")
 
