@@ -132,7 +132,7 @@ class TimeTravel:
         """One feature's description (all its versions listed)."""
         encoder = self.registry.get(name)
         entry = encoder.describe()
-        entry["versions"] = [v for n, v in sorted(self.registry._by_key) if n == name]
+        entry["versions"] = self.registry.versions(name)
         problem = self._unavailable(encoder, {})
         entry["available"], entry["unavailable_reason"] = problem is None, problem
         return entry

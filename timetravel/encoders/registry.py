@@ -34,9 +34,13 @@ class Registry:
         """Every feature name, sorted."""
         return sorted({name for name, _ in self._by_key})
 
+    def versions(self, name: str) -> list[int]:
+        """Every registered version of ``name``, ascending (empty if unknown)."""
+        return sorted(v for n, v in self._by_key if n == name)
+
     def get(self, name: str, version: int | None = None) -> Encoder:
         """The encoder ``name`` at ``version`` (the current one if None)."""
-        versions = sorted(v for n, v in self._by_key if n == name)
+        versions = self.versions(name)
         if not versions:
             raise FeatureError(f"unknown feature {name!r}; known: {', '.join(self.names())}")
         if version is None:
