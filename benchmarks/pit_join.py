@@ -18,7 +18,7 @@ Engines, in one process, same data:
 - ``feast`` (opt-in, ``--engines ...,feast``): Feast's ``get_historical_features`` with its
   Spark offline store, in Feast's own venv (``make feast-env``; run by
   ``benchmarks/feast_join.py`` as a subprocess in this run). Feast returns no snapshot-time
-  column, so it is compared on every other column. Not yet measured: see RESULTS.md.
+  column, so it is compared on every other column. Measured at the small size (RESULTS.md).
 
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
 per-row hash before any time is reported. Reports cold (first) run, median of ``repeats``,
