@@ -105,13 +105,13 @@ class TrainingSet:
         self._labels_frame.write.mode("overwrite").parquet(_spark_uri(labels))
 
     def _write_arrow(self, data: str, labels: str, fmt: OutputFormat) -> None:
-        from timetravel.embedded import storage_options
+        from timetravel.embedded import rs_uri, storage_options
 
         assert self._table is not None and self._labels_table is not None
         if fmt == "delta":
             from deltalake import write_deltalake
 
-            write_deltalake(_rs_uri(data), self._table, mode="overwrite",
+            write_deltalake(rs_uri(data), self._table, mode="overwrite",
                             schema_mode="overwrite", storage_options=storage_options(self._config))
         else:
             self._replace_parquet(data, self._table)
@@ -139,10 +139,3 @@ def _nullable(schema: "pa.Schema") -> "pa.Schema":
 def _spark_uri(uri: str) -> str:
     return "s3a://" + uri[len("s3://"):] if uri.startswith("s3://") else uri
 
-
-def _rs_uri(uri: str) -> str:
-    import os
-
-    if uri.startswith("s3a://"):
-        return "s3://" + uri[len("s3a://"):]
-    return uri if "://" in uri else os.path.abspath(uri)

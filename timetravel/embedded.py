@@ -27,16 +27,20 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-__all__ = ["table_uri", "storage_options", "open_table", "read_table", "TableInfo", "table_info",
+__all__ = ["rs_uri", "table_uri", "storage_options", "open_table", "read_table", "TableInfo", "table_info",
            "join_facts", "KeyLookup"]
+
+
+def rs_uri(uri: str) -> str:
+    """A URI as delta-rs spells it: ``s3://`` for Hadoop's ``s3a://``; local paths absolute."""
+    if uri.startswith("s3a://"):
+        return "s3://" + uri[len("s3a://"):]
+    return uri if "://" in uri else os.path.abspath(uri)
 
 
 def table_uri(config: Config, name: str) -> str:
     """The table's URI as delta-rs spells it (``s3://`` for ``s3a://``)."""
-    root = config.warehouse.root
-    if root.startswith("s3a://"):
-        root = "s3://" + root[len("s3a://"):]
-    return f"{root}/{name}"
+    return rs_uri(f"{config.warehouse.root}/{name}")
 
 
 def storage_options(config: Config) -> dict[str, str]:

@@ -206,6 +206,8 @@ class TimeTravel:
                         *, features: Sequence[str] | None = None) -> dict[str, Any]:
         """Feature values for one context from live facts (``source -> payload``), with the
         same encoders the training sets use; payloads are typed by the fact tables' schemas."""
+        import pyarrow as pa
+
         from timetravel.encoders import encode_online
 
         plan = self.plan(features)
@@ -213,7 +215,7 @@ class TimeTravel:
         for source, pin in plan.sources.items():
             schema = self._info(pin.table, pin.version).schema
             fields = {f for e in plan.encoders for f in e.reads.get(source, ())}
-            schemas[source] = pa_schema([schema.field(f) for f in schema.names if f in fields])
+            schemas[source] = pa.schema([schema.field(f) for f in schema.names if f in fields])
         return encode_online(list(plan.encoders), facts, t, schemas)
 
     # ------------------------------------------------------------------ point lookups
@@ -422,12 +424,6 @@ class TimeTravel:
             config_hash=config_hash(self.config), rows=rows,
             coverage={n: (1 - k / rows) if rows else 0.0 for n, k in nulls.items()},
             timetravel_version=__version__)
-
-
-def pa_schema(fields: list[Any]) -> "pa.Schema":
-    import pyarrow as pa
-
-    return pa.schema(fields)
 
 
 def _is_spark_frame(value: Any) -> bool:

@@ -60,8 +60,10 @@ def read_labels_arrow(uri: str, *, storage_options: Mapping[str, str] | None = N
         if fmt == "delta":
             from deltalake import DeltaTable
 
-            target = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
-            return DeltaTable(target, storage_options=dict(storage_options or {})).to_pyarrow_table()
+            from timetravel.embedded import rs_uri
+
+            return DeltaTable(rs_uri(uri),
+                              storage_options=dict(storage_options or {})).to_pyarrow_table()
         if fmt == "csv":
             # Keep text columns as text: the label time is parsed by canonical_arrow, as UTC.
             options = pcsv.ConvertOptions(timestamp_parsers=[])

@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 __all__ = ["build_training_set", "parse_staleness"]
 
 
-def parse_staleness(values: Sequence[str]) -> timedelta | dict[str, timedelta] | None:
-    """``["7d"]`` -> 7 days for every source; ``["ratings=30d", "my-list=7d"]`` -> per source."""
+def parse_staleness(values: str | Sequence[str] | Mapping[str, str] | None
+                    ) -> timedelta | dict[str, timedelta] | None:
+    """``"7d"`` or ``["7d"]`` -> 7 days for every source; ``["ratings=30d", "my-list=7d"]``
+    or ``{"ratings": "30d"}`` (an API body) -> per source."""
     if not values:
         return None
+    if isinstance(values, str):
+        values = [values]
+    elif isinstance(values, Mapping):
+        values = [f"{source}={text}" for source, text in values.items()]
     per_source: dict[str, timedelta] = {}
     for value in values:
         source, sep, text = value.partition("=")

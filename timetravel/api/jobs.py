@@ -163,9 +163,6 @@ class JobRunner:
             if original is None or original.manifest is None:
                 raise TimeTravelError(f"job {record.rebuild_of} has no manifest to rebuild")
             return self.tt.rebuild(original.manifest, engine=engine)
-        staleness = request.get("max_staleness")
-        values = [] if staleness is None else [staleness] if isinstance(staleness, str) else \
-            [f"{k}={v}" for k, v in staleness.items()]
         if request.get("labels_uri"):
             from timetravel.embedded import storage_options
             from timetravel.labels import read_labels_arrow, read_labels_spark
@@ -176,5 +173,6 @@ class JobRunner:
         else:
             labels = json.loads(self.store.labels_path(record.id).read_text())
         return self.tt.training_set(labels, features=request.get("features"),
-                                    max_staleness=parse_staleness(values), engine=engine,
+                                    max_staleness=parse_staleness(request.get("max_staleness")),
+                                    engine=engine,
                                     label_time=request.get("label_time", "label_time"))

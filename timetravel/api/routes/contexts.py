@@ -32,6 +32,6 @@ def context_features(
     names = [n.strip() for n in features.split(",") if n.strip()] if features else None
     if features is not None and not names:
         raise Problem(422, "Invalid input", "features is empty; omit it for every feature")
-    bound = parse_staleness([max_staleness]) if max_staleness else None
+    bound = parse_staleness(max_staleness)
     result = services.tt.lookup(key, instant, features=names, max_staleness=bound)
     return LookupOut(**result)

@@ -63,9 +63,7 @@ def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSON
         raise Problem(422, "Invalid labels", "labels is empty")
     if body.labels_uri is not None:
         _check_uri(body.labels_uri, settings.labels_roots)
-    values = [] if body.max_staleness is None else [body.max_staleness] \
-        if isinstance(body.max_staleness, str) else [f"{k}={v}" for k, v in body.max_staleness.items()]
-    staleness = parse_staleness(values)
+    staleness = parse_staleness(body.max_staleness)
     # Fail fast on what can be checked now: features, staleness, label columns and times.
     plan = services.tt.plan(body.features, max_staleness=staleness, label_time=body.label_time)
     if body.labels is not None:
@@ -122,7 +120,7 @@ def rows(job_id: str, services: ServicesDep, _: ReaderDep,
 def _read_output(services: Any, record: JobRecord):  # type: ignore[no-untyped-def]
     import pyarrow.dataset as ds
 
-    from timetravel.embedded import storage_options
+    from timetravel.embedded import rs_uri, storage_options
     from timetravel.files import filesystem
 
     manifest = record.manifest or {}
@@ -131,8 +129,7 @@ def _read_output(services: Any, record: JobRecord):  # type: ignore[no-untyped-d
     if fmt == "delta":
         from deltalake import DeltaTable
 
-        target = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
-        return DeltaTable(target, storage_options=storage_options(config)).to_pyarrow_table()
+        return DeltaTable(rs_uri(uri), storage_options=storage_options(config)).to_pyarrow_table()
     fs, path = filesystem(config, uri)
     return ds.dataset(path, filesystem=fs, format="parquet").to_table()
 
