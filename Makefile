@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 FEAST  := .cache/feast-venv
 
 SIZE ?= medium
+SKEW ?= zipf
 
 .PHONY: setup demo test jars bench feast-env clean help
 
@@ -19,7 +20,7 @@ help:
 	@echo "make demo   - run the demo end to end on the local profile"
 	@echo "make test   - run the test suite (real Spark, Delta, S3 API server on loopback)"
 	@echo "make setup  - only create .venv and fetch the jars"
-	@echo "make bench [SIZE=small|medium|large] - point-in-time join benchmark, all engines"
+	@echo "make bench [SIZE=small|medium|large] [SKEW=zipf|uniform] - point-in-time join benchmark"
 	@echo "make feast-env - Feast (its own pins) in an isolated venv; then"
 	@echo "                 make bench BENCH_ARGS=--engines=spark,embedded,duckdb_asof,feast"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
@@ -54,7 +55,7 @@ $(FEAST)/.installed:
 feast-env: $(FEAST)/.installed
 
 bench: setup
-	$(BIN)/python -u benchmarks/pit_join.py --size $(SIZE) $(BENCH_ARGS)
+	$(BIN)/python -u benchmarks/pit_join.py --size $(SIZE) --skew $(SKEW) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache warehouse .pytest_cache

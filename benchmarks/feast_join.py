@@ -9,7 +9,8 @@ A real feature repo is applied: one Entity, three FeatureViews over SparkSources
 Parquet files (timestamp_field = snapshot_time, created_timestamp_column = written_at,
 ttl = 7 days = our max_staleness), then ``get_historical_features`` with the labels as a
 Spark entity DataFrame. Writes the first result to ``--out`` (for verification by
-pit_join.py), then times ``repeats`` + 1 runs into a noop sink. Prints one JSON line.
+pit_join.py), then times ``repeats`` + 1 runs into a noop sink (``--repeats 0``: the cold run
+only). Prints one JSON line, with the peak resident memory of this process and of its JVM.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+
+from _memory import peak_mb, reset_peak, spark_jvm_pid
 
 SOURCES = ("a", "b", "c")
 STALENESS = timedelta(days=7)
@@ -42,6 +45,9 @@ def main() -> None:
              .config("spark.sql.shuffle.partitions", "8")
              .config("spark.ui.enabled", "false").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    jvm = spark_jvm_pid(spark)
+    reset_peak()
+    reset_peak(jvm)
 
     from feast import Entity, FeatureStore, FeatureView, Field, ValueType
     from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
@@ -92,7 +98,10 @@ entity_key_serialization_version: 3
     import feast
     import pyspark
 
-    print(json.dumps({"cold_s": round(times[0], 3), "median_s": round(statistics.median(times[1:]), 3),
+    print(json.dumps({"cold_s": round(times[0], 3),
+                      "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
+                      "runs_s": [round(t, 3) for t in times],
+                      "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)},
                       "feast": feast.__version__, "pyspark": pyspark.__version__}))
 
 

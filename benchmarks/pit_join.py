@@ -1,11 +1,12 @@
 """Point-in-time join benchmark: every engine on the same data, outputs verified equal first.
 
     .venv/bin/python benchmarks/pit_join.py [--size small|medium|large] [--repeats 3]
+        [--skew zipf|uniform] [--engines spark,embedded,duckdb_asof,spark_band[,feast]]
 
 Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, x3 (3x small),
-medium 1M x 3 x 3M (10x small: with small and x3, the scale curve), large 10M x 3 x 30M. The data (fixed seeds; Zipf-like key skew (exponent 0.8)
-plus one hot key with 2% of rows,
-snapshot times on a minute grid so exact-time ties happen, nulls inside snapshots, 10% of
+medium 1M x 3 x 3M (10x small: with small and x3, the scale curve), large 10M x 3 x 30M.
+The data (fixed seeds; key skew ``zipf``: Zipf-like (exponent 0.8) plus one hot key with 2%
+of rows, or ``uniform``: every key equally likely, no hot key; snapshot times on a minute grid so exact-time ties happen, nulls inside snapshots, 10% of
 label keys with no history) is generated once into benchmarks/data/ as Parquet (and as
 Delta tables for the embedded path) and reused.
 
@@ -22,7 +23,8 @@ Engines, in one process, same data:
 
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
 per-row hash before any time is reported. Reports cold (first) run, median of ``repeats``,
-peak RSS, and ratios. Prints JSON; appends to benchmarks/results/pit_join.json.
+peak RSS per engine (our Python process and Spark's JVM, each reset before the engine starts;
+Feast's own processes likewise), and ratios. Prints JSON; appends to benchmarks/results/pit_join.json.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import time
 from datetime import datetime, timedelta, timezone
@@ -40,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _memory import peak_mb, reset_peak, spark_jvm_pid
 from _results import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +54,7 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 # ------------------------------------------------------------------------- data
-def generate(labels_n: int, snaps_n: int, directory: Path) -> None:
+def generate(labels_n: int, snaps_n: int, directory: Path, skew: str = "zipf") -> None:
     """Write labels.parquet and <source>.parquet (and Delta copies) into ``directory``."""
     from deltalake import write_deltalake
 
@@ -69,9 +71,11 @@ def generate(labels_n: int, snaps_n: int, directory: Path) -> None:
     popularity /= popularity[-1]
 
     def keys(n: int, with_missing: bool) -> np.ndarray:
-        zipf = np.minimum(np.searchsorted(popularity, rng.random(n)), entities - 1)
-        hot = rng.random(n) < 0.02
-        out = np.where(hot, 0, zipf)
+        if skew == "uniform":
+            out = rng.integers(0, entities, n)
+        else:
+            zipf = np.minimum(np.searchsorted(popularity, rng.random(n)), entities - 1)
+            out = np.where(rng.random(n) < 0.02, 0, zipf)
         if with_missing:                                   # 10% keys never snapshotted
             out = np.where(rng.random(n) < 0.1, entities + rng.integers(0, entities, n), out)
         return out.astype(np.int64)
@@ -109,7 +113,7 @@ def run_spark(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
         out = point_in_time_join(labels, sources, written_time="written_at",
                                  max_staleness=STALENESS)
         if collect:
-            return _spark_arrow(out)
+            return _spark_arrow(out, directory / "spark_out")
         out.write.format("noop").mode("overwrite").save()
         return None
     return run
@@ -139,7 +143,7 @@ def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | N
             out = out.join(best, "_id", "left")
         out = out.drop("_id")
         if collect:
-            return _spark_arrow(out)
+            return _spark_arrow(out, directory / "spark_band_out")
         out.write.format("noop").mode("overwrite").save()
         return None
     return run
@@ -210,12 +214,15 @@ def run_feast(directory: Path, repeats: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- verification
-def _spark_arrow(frame: Any) -> pa.Table:
+def _spark_arrow(frame: Any, scratch: Path) -> pa.Table:
+    """The frame as Arrow, through Parquet files: at the large size a collect would not fit
+    the driver's heap."""
     from pyspark.sql import functions as F
 
     stamps = [c for c, t in frame.dtypes if t == "timestamp"]
-    return frame.select(*(F.unix_micros(c).alias(c) if c in stamps else F.col(c)
-                          for c in frame.columns)).toArrow()
+    frame.select(*(F.unix_micros(c).alias(c) if c in stamps else F.col(c)
+                   for c in frame.columns)).write.mode("overwrite").parquet(str(scratch))
+    return pq.read_table(scratch)
 
 
 def row_hashes(table: pa.Table) -> np.ndarray:
@@ -239,15 +246,21 @@ def row_hashes(table: pa.Table) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="medium")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs after the cold one (0: the cold run only)")
+    parser.add_argument("--feast-repeats", type=int, default=None,
+                        help="timed Feast runs after its cold one (default: --repeats)")
+    parser.add_argument("--skew", choices=("zipf", "uniform"), default="zipf")
     parser.add_argument("--engines", default="spark,embedded,duckdb_asof,spark_band",
                         help="add ',feast' to include Feast (needs `make feast-env`)")
     args = parser.parse_args()
     labels_n, snaps_n = SIZES[args.size]
-    directory = DATA / args.size
+    directory = DATA / (args.size if args.skew == "zipf" else f"{args.size}-{args.skew}")
     if not (directory / "labels.parquet").exists():
-        print(f"generating {args.size} data into {directory} ...", flush=True)
-        generate(labels_n, snaps_n, directory)
+        print(f"generating {args.size} ({args.skew}) data into {directory} ...", flush=True)
+        started = time.perf_counter()
+        generate(labels_n, snaps_n, directory, args.skew)
+        print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
 
     from timetravel.config import load_config
     from timetravel.spark import get_spark
@@ -255,6 +268,7 @@ def main() -> None:
     config = load_config(ROOT / "conf" / "local.yaml")
     spark = get_spark(config)
     spark.sparkContext.setLogLevel("ERROR")
+    jvm = spark_jvm_pid(spark)
     engines = {"spark": lambda: run_spark(spark, directory),
                "embedded": lambda: run_embedded(directory),
                "duckdb_asof": lambda: run_duckdb_asof(directory),
@@ -262,13 +276,16 @@ def main() -> None:
     chosen = args.engines.split(",")
     reference = None
     reference_table: pa.Table | None = None
-    report: dict[str, Any] = {"benchmark": "pit_join", "size": args.size, "labels": labels_n,
+    report: dict[str, Any] = {"benchmark": "pit_join", "size": args.size, "skew": args.skew,
+                              "labels": labels_n,
                               "sources": len(SOURCES), "snapshot_rows_per_source": snaps_n,
                               "date": datetime.now(timezone.utc).isoformat(),
                               "cores": os.cpu_count(), "engines": {}}
     for name in chosen:
         if name == "feast":
-            feast = run_feast(directory, args.repeats)
+            print("feast: running in its own venv ...", flush=True)
+            feast = run_feast(directory, args.repeats if args.feast_repeats is None
+                              else args.feast_repeats)
             comparable = [c for c in feast["result"].column_names]
             assert reference_table is not None, "run our spark engine first (the reference)"
             equal = bool(np.array_equal(row_hashes(feast["result"]),
@@ -278,10 +295,15 @@ def main() -> None:
                                           "compared_columns": comparable,
                                           "cold_s": feast["cold_s"] if equal else None,
                                           "median_s": feast["median_s"] if equal else None,
+                                          "runs": feast["runs_s"],
+                                          "peak_rss_mb": feast["peak_rss_mb"],
                                           "versions": {"feast": feast["feast"],
                                                        "pyspark": feast["pyspark"]}}
             print(f"feast: {report['engines']['feast']}", flush=True)
             continue
+        reset_peak()
+        reset_peak(jvm)
+        print(f"{name}: verifying ...", flush=True)
         run = engines[name]()
         result = run(True)                       # verification run (not timed)
         assert result is not None
@@ -300,18 +322,28 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         report["engines"][name] = {
             "verified_equal": True, "rows": int(result.num_rows), "cold_s": round(times[0], 3),
-            "median_s": round(statistics.median(times[1:]), 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
+            "runs": [round(t, 3) for t in times],
+            "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)}}
         print(f"{name}: {report['engines'][name]}", flush=True)
-    timed = {k: v["median_s"] for k, v in report["engines"].items() if v.get("verified_equal")}
+    # Ratios of medians (with --repeats 0: of cold runs).
+    which = "median_s" if args.repeats else "cold_s"
+    timed = {k: v[which] for k, v in report["engines"].items() if v.get("verified_equal")}
     if "spark" in timed and "spark_band" in timed:
         report["spark_over_band_join"] = round(timed["spark"] / timed["spark_band"], 3)
-    if "spark" in timed and "feast" in timed:
-        report["spark_over_feast"] = round(timed["spark"] / timed["feast"], 3)
+    feast = report["engines"].get("feast", {})
+    if "spark" in timed and feast.get("verified_equal"):
+        if feast["median_s"] is not None and args.repeats:
+            report["spark_over_feast"] = round(timed["spark"] / feast["median_s"], 3)
+        else:                                    # a side without repeats: cold against cold
+            report["spark_over_feast_cold"] = round(
+                report["engines"]["spark"]["cold_s"] / feast["cold_s"], 3)
     if "embedded" in timed and "duckdb_asof" in timed:
         report["embedded_over_duckdb_asof"] = round(timed["embedded"] / timed["duckdb_asof"], 3)
-    report["note"] = ("peak_rss_mb is the driver process's peak so far (Spark's JVM not "
-                      "included); Feast runs in its own process")
+    report["note"] = ("peak_rss_mb: peak resident memory of our Python process and of Spark's "
+                      "JVM while each engine ran (both reset before it; the idle JVM's "
+                      "resident memory counts for the embedded engines); Feast: its own "
+                      "Python process and JVM")
     record("pit_join", report)
 
 
