@@ -1,14 +1,19 @@
 """Point-in-time join benchmark: every engine on the same data, outputs verified equal first.
 
     .venv/bin/python benchmarks/pit_join.py [--size small|medium|large] [--repeats 3]
-        [--skew zipf|uniform] [--engines spark,embedded,duckdb_asof,spark_band[,feast]]
+        [--skew zipf|uniform] [--per-entity 30] [--engines spark,embedded,duckdb_asof,spark_band[,feast]]
 
 Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, x3 (3x small),
 medium 1M x 3 x 3M (10x small: with small and x3, the scale curve), large 10M x 3 x 30M.
-The data (fixed seeds; key skew ``zipf``: Zipf-like (exponent 0.8) plus one hot key with 2%
-of rows, or ``uniform``: every key equally likely, no hot key; snapshot times on a minute grid so exact-time ties happen, nulls inside snapshots, 10% of
-label keys with no history) is generated once into benchmarks/data/ as Parquet (and as
-Delta tables for the embedded path) and reused.
+The data is generated once (fixed seeds) into benchmarks/data/ as Parquet, plus Delta copies
+for the embedded path, and reused:
+
+- key skew ``--skew zipf`` (default: Zipf-like, exponent 0.8, plus one hot key with 2% of
+  rows) or ``uniform`` (every key equally likely, no hot key);
+- ``--per-entity N`` snapshot rows per entity and source (default 30: 10 labels per entity);
+- snapshot times on an hourly grid, label times on a minute grid: exact-time ties, and
+  equal snapshot times of one key broken by ``written_at``;
+- 5% nulls inside snapshot rows; 10% of label keys have no history.
 
 Engines, in one process, same data:
 - ``spark``: ours, ``timetravel.asof.point_in_time_join``, written to a noop sink;
@@ -54,12 +59,17 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 # ------------------------------------------------------------------------- data
-def generate(labels_n: int, snaps_n: int, directory: Path, skew: str = "zipf") -> None:
-    """Write labels.parquet and <source>.parquet (and Delta copies) into ``directory``."""
+def generate(labels_n: int, snaps_n: int, directory: Path, skew: str = "zipf",
+             per_entity: int = 30) -> None:
+    """Write labels.parquet and <source>.parquet (and Delta copies) into ``directory``.
+
+    ``per_entity``: snapshot rows per entity and source on average (the entity count is
+    ``snaps_n / per_entity``; the default 30 gives 10 labels per entity).
+    """
     from deltalake import write_deltalake
 
     directory.mkdir(parents=True, exist_ok=True)
-    entities = max(labels_n // 10, 1)
+    entities = max(snaps_n // per_entity, 1)
     rng = np.random.default_rng(20261127)
     start_us = int(START.timestamp() * 1_000_000)
     minute = 60_000_000
@@ -251,15 +261,19 @@ def main() -> None:
     parser.add_argument("--feast-repeats", type=int, default=None,
                         help="timed Feast runs after its cold one (default: --repeats)")
     parser.add_argument("--skew", choices=("zipf", "uniform"), default="zipf")
+    parser.add_argument("--per-entity", type=int, default=30,
+                        help="snapshot rows per entity and source (e.g. 1, 10, 100)")
     parser.add_argument("--engines", default="spark,embedded,duckdb_asof,spark_band",
                         help="add ',feast' to include Feast (needs `make feast-env`)")
     args = parser.parse_args()
     labels_n, snaps_n = SIZES[args.size]
-    directory = DATA / (args.size if args.skew == "zipf" else f"{args.size}-{args.skew}")
+    variant = "".join([f"-{args.skew}" if args.skew != "zipf" else "",
+                       f"-{args.per_entity}-per-entity" if args.per_entity != 30 else ""])
+    directory = DATA / f"{args.size}{variant}"
     if not (directory / "labels.parquet").exists():
-        print(f"generating {args.size} ({args.skew}) data into {directory} ...", flush=True)
+        print(f"generating {args.size}{variant} data into {directory} ...", flush=True)
         started = time.perf_counter()
-        generate(labels_n, snaps_n, directory, args.skew)
+        generate(labels_n, snaps_n, directory, args.skew, args.per_entity)
         print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
 
     from timetravel.config import load_config
@@ -277,7 +291,7 @@ def main() -> None:
     reference = None
     reference_table: pa.Table | None = None
     report: dict[str, Any] = {"benchmark": "pit_join", "size": args.size, "skew": args.skew,
-                              "labels": labels_n,
+                              "snapshots_per_entity": args.per_entity, "labels": labels_n,
                               "sources": len(SOURCES), "snapshot_rows_per_source": snaps_n,
                               "date": datetime.now(timezone.utc).isoformat(),
                               "cores": os.cpu_count(), "engines": {}}
