@@ -208,7 +208,6 @@ def run_duckdb_asof(directory: Path) -> Callable[[bool], pa.Table | None]:
 def run_feast(directory: Path, repeats: int) -> dict[str, Any]:
     """Feast in its own interpreter: returns its output (for verification) and its timings."""
     import subprocess
-    import sys
 
     python = ROOT / ".cache" / "feast-venv" / "bin" / "python"
     if not python.exists():
@@ -300,7 +299,7 @@ def main() -> None:
             print("feast: running in its own venv ...", flush=True)
             feast = run_feast(directory, args.repeats if args.feast_repeats is None
                               else args.feast_repeats)
-            comparable = [c for c in feast["result"].column_names]
+            comparable = feast["result"].column_names
             assert reference_table is not None, "run our spark engine first (the reference)"
             equal = bool(np.array_equal(row_hashes(feast["result"]),
                                         row_hashes(reference_table.select(comparable))))

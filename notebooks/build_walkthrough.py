@@ -212,5 +212,7 @@ rebuilt = tt.rebuild(WORK / "training_sets" / "comedy_7d").to_pandas()
 pd.testing.assert_frame_equal(rebuilt, as_of_frame)
 print("rebuilt identically:", len(rebuilt), "rows")
 """)
+for index, cell in enumerate(cells):   # stable ids: regenerating does not rewrite every cell
+    cell.id = f"cell-{index:02d}"
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 nbf.write(nb, str(__import__("pathlib").Path(__file__).with_name("01_researcher_walkthrough.ipynb")))
