@@ -216,7 +216,8 @@ class TimeTravel:
             schema = self._info(pin.table, pin.version).schema
             fields = {f for e in plan.encoders for f in e.reads.get(source, ())}
             schemas[source] = pa.schema([schema.field(f) for f in schema.names if f in fields])
-        return encode_online(list(plan.encoders), facts, t, schemas)
+        as_of_fields = {s.name: s.as_of_field for s in self.config.snapshot.sources}
+        return encode_online(list(plan.encoders), facts, t, schemas, as_of_fields=as_of_fields)
 
     # ------------------------------------------------------------------ point lookups
     def lookup(self, key: int | Mapping[str, Any], as_of: datetime | str, *,

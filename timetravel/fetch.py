@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import httpx
 
 from timetravel.config import SourceSettings
-from timetravel.times import to_micros
+from timetravel.times import payload_as_of, to_micros
 
 __all__ = ["Outcome", "FactSource", "TaskLimits", "fetch_pairs", "load_plugin", "RETRYABLE"]
 
@@ -106,21 +106,24 @@ def load_plugin(settings: SourceSettings) -> FactSource:
 
 def fetch_pairs(sources: dict[str, SourceSettings], limits: dict[str, TaskLimits],
                 entity: list[str], pairs: Iterable[tuple[str, tuple[Any, ...]]],
-                *, seed: int = 0) -> list[Outcome]:
-    """Fetch every (source name, key tuple) pair; one Outcome per pair."""
+                *, seed: int = 0,
+                transport: httpx.AsyncBaseTransport | None = None) -> list[Outcome]:
+    """Fetch every (source name, key tuple) pair; one Outcome per pair. ``transport``
+    replaces the network (tests use ``httpx.MockTransport``)."""
     by_source: dict[str, list[tuple[Any, ...]]] = {}
     for source, key in pairs:
         by_source.setdefault(source, []).append(key)
-    return asyncio.run(_fetch_all(sources, limits, entity, by_source, seed))
+    return asyncio.run(_fetch_all(sources, limits, entity, by_source, seed, transport))
 
 
 async def _fetch_all(sources: dict[str, SourceSettings], limits: dict[str, TaskLimits],
                      entity: list[str], by_source: dict[str, list[tuple[Any, ...]]],
-                     seed: int) -> list[Outcome]:
+                     seed: int, transport: httpx.AsyncBaseTransport | None) -> list[Outcome]:
     pool = sum(limits[name].concurrency for name in by_source) or 1
     rng = random.Random(seed)
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=pool,
-                                                     max_keepalive_connections=pool)) as client:
+                                                     max_keepalive_connections=pool),
+                                 transport=transport) as client:
         jobs = []
         for name, keys in by_source.items():
             settings = sources[name]
@@ -150,7 +153,7 @@ async def _fetch_batch(settings: SourceSettings, plugin: FactSource | None,
                 payloads = await _call(settings, plugin, client, entity, keys)
             fetched = to_micros_now()
             return [_outcome(settings, key, payload, fetched, attempts)
-                    for key, payload in zip(keys, payloads)]
+                    for key, payload in zip(keys, payloads, strict=True)]
         except _Fatal as exc:
             status, error_class, message = exc.status, exc.error_class, str(exc)
             break
@@ -174,17 +177,22 @@ async def _call(settings: SourceSettings, plugin: FactSource | None, client: htt
     dict_keys = [dict(zip(entity, key)) for key in keys]
     if plugin is not None:
         try:
-            return list(await asyncio.wait_for(plugin.fetch(dict_keys), settings.timeout_s))
+            answers = list(await asyncio.wait_for(plugin.fetch(dict_keys), settings.timeout_s))
         except asyncio.TimeoutError:
             raise _Retryable(None, "Timeout", f"plugin took over {settings.timeout_s}s") from None
         except Exception as exc:  # a plugin's failure is retried like a 5xx
             raise _Retryable(None, type(exc).__name__, str(exc)) from None
+        if len(answers) != len(keys):
+            # Pairing payloads with keys by position would drop or shift some silently.
+            raise _Retryable(None, "MalformedResponse",
+                             f"plugin returned {len(answers)} payloads for {len(keys)} keys")
+        return answers
     assert settings.base_url is not None
     try:
         if settings.batch_path is not None:
             response = await client.post(
                 settings.base_url + settings.batch_path, timeout=settings.timeout_s,
-                json={settings.ids_field: [k[entity[0]] for k in dict_keys]})
+                json={settings.ids_field: [_wire_key(settings, entity, k) for k in keys]})
         else:
             assert settings.get_path is not None
             path = settings.get_path.format(**dict_keys[0])
@@ -209,15 +217,23 @@ async def _call(settings: SourceSettings, plugin: FactSource | None, client: htt
         return [body]
     if not isinstance(body, dict) or not isinstance(body.get(settings.results_field), list):
         raise _Retryable(200, "MalformedResponse", f"no '{settings.results_field}' list in body")
-    field = settings.key_map.get(entity[0], entity[0])
+    fields = [settings.key_map.get(column, column) for column in entity]
     top_as_of = body.get(settings.as_of_field) if settings.as_of_field else None
-    found: dict[Any, dict[str, Any]] = {}
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
     for item in body[settings.results_field]:
-        if isinstance(item, dict) and field in item:
+        if isinstance(item, dict) and all(f in item for f in fields):
             if top_as_of is not None and settings.as_of_field:
                 item.setdefault(settings.as_of_field, top_as_of)
-            found[item[field]] = item
-    return [found.get(k[entity[0]]) for k in dict_keys]
+            found[tuple(item[f] for f in fields)] = item
+    return [found.get(tuple(key)) for key in keys]
+
+
+def _wire_key(settings: SourceSettings, entity: list[str], key: tuple[Any, ...]) -> Any:
+    """How one key goes into a batch request: the bare value for a one-column key, else an
+    object naming every column (so composite keys are never sent or matched by one part)."""
+    if len(entity) == 1:
+        return key[0]
+    return {settings.key_map.get(column, column): value for column, value in zip(entity, key)}
 
 
 def _outcome(settings: SourceSettings, key: tuple[Any, ...], payload: dict[str, Any] | None,
@@ -226,11 +242,8 @@ def _outcome(settings: SourceSettings, key: tuple[Any, ...], payload: dict[str, 
         return Outcome(settings.name, key, False, fetched_micros=fetched, attempts=attempts,
                        last_status=404, error_class="NotFound",
                        error_message="the source does not know this context")
-    as_of = payload.get(settings.as_of_field) if settings.as_of_field else None
-    try:
-        as_of_micros = to_micros(as_of) if isinstance(as_of, str) else None
-    except ValueError:
-        as_of_micros = None
+    as_of = payload_as_of(payload, settings.as_of_field)
+    as_of_micros = to_micros(as_of) if as_of is not None else None
     return Outcome(settings.name, key, True, json.dumps(payload), as_of_micros, fetched, attempts)
 
 

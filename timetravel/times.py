@@ -7,12 +7,14 @@ the host's local time), whatever ``TZ`` says. This is tested under a non-UTC ``T
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 __all__ = ["to_utc", "format_spark_timestamp", "from_micros", "to_micros", "spark_instant",
-           "parse_duration"]
+           "parse_duration", "payload_as_of"]
 
 
 def to_utc(value: datetime | date | str) -> datetime:
@@ -41,6 +43,19 @@ def to_utc(value: datetime | date | str) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
     raise TypeError(f"expected datetime, date or ISO string; got {type(value).__name__}")
+
+
+def payload_as_of(payload: Mapping[str, Any] | None, field: str | None) -> datetime | None:
+    """The instant a source's answer says it was true at (its ``as_of_field``), or None when
+    the field is not configured, absent or not an ISO-8601 instant. The snapshot job and the
+    online path both use this, so a source's facts carry the same time offline and online."""
+    value = payload.get(field) if payload is not None and field else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return to_utc(value)
+    except ValueError:
+        return None
 
 
 def format_spark_timestamp(value: datetime | date | str) -> str:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from timetravel.encoders import (Encoder, FactBatch, Registry, default_registry, encode_columns,
-                                 encode_online)
+                                 encode_online, online_batch)
 from timetravel.errors import FeatureError
 
 T = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)
@@ -93,6 +93,24 @@ def test_online_path_gives_the_offline_values() -> None:
         "plays_7d": 1, "hours_watched_28d": 0.75, "days_since_last_play": 2.0}
     unknown = encode_online(encoders, {"viewing-history": None}, T, schemas)
     assert unknown == {"plays_7d": None, "hours_watched_28d": None, "days_since_last_play": None}
+
+
+def test_online_snapshot_time_reads_the_sources_configured_as_of_field() -> None:
+    # The snapshot job takes a fact's time from the source's as_of_field; the online path
+    # must read the same field, or online and offline disagree on which facts are current.
+    true_at, other = T - timedelta(hours=5), T - timedelta(days=3)
+    payload = {"member_id": 5, "true_at": true_at.isoformat(), "as_of": other.isoformat(),
+               "plays": []}
+    schemas = {"viewing-history": pa.schema([("plays", pa.list_(PLAY))])}
+    column = "viewing_history__snapshot_time"
+    renamed = online_batch({"viewing-history": payload}, T, schemas,
+                           as_of_fields={"viewing-history": "true_at"})
+    assert renamed.table.column(column).to_pylist() == [true_at]
+    default = online_batch({"viewing-history": payload}, T, schemas)
+    assert default.table.column(column).to_pylist() == [other]
+    without = online_batch({"viewing-history": payload}, T, schemas,
+                           as_of_fields={"viewing-history": None})
+    assert without.table.column(column).to_pylist() == [T]   # the instant of asking
 
 
 def test_registry_keeps_versions_and_names_the_known_features() -> None:

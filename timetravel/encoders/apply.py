@@ -10,7 +10,7 @@ import numpy as np
 
 from timetravel.encoders.base import Encoder, FactBatch, OutputType, source_alias
 from timetravel.errors import FeatureError
-from timetravel.times import to_utc
+from timetravel.times import payload_as_of, to_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,9 +75,13 @@ def encode_batches(batches: Iterator["pa.RecordBatch"], encoders: Sequence[Encod
 
 def online_batch(facts: Mapping[str, Mapping[str, Any] | None], t: datetime | str,
                  schemas: Mapping[str, "pa.Schema"], *,
-                 snapshot_times: Mapping[str, datetime | str] | None = None) -> FactBatch:
+                 as_of_fields: Mapping[str, str | None] | None = None) -> FactBatch:
     """A one-row batch from live facts (``source -> payload`` as the service answered, or
-    None when it knows nothing), typed with each source's fact-table schema."""
+    None when it knows nothing), typed with each source's fact-table schema.
+
+    A payload's snapshot time is read from its source's ``as_of_field`` (``as_of_fields``,
+    default ``"as_of"``), exactly as the snapshot job reads it; without one it is ``t``, the
+    instant of asking (offline: the fetch time)."""
     import pyarrow as pa
 
     at = to_utc(t)
@@ -85,9 +89,10 @@ def online_batch(facts: Mapping[str, Mapping[str, Any] | None], t: datetime | st
     for source, schema in schemas.items():
         payload = facts.get(source)
         alias = source_alias(source)
-        taken = (snapshot_times or {}).get(source) or (payload or {}).get("as_of") or at
+        field = (as_of_fields or {}).get(source, "as_of")
+        taken = payload_as_of(payload, field) or at
         columns[f"{alias}__snapshot_time"] = pa.array(
-            [to_utc(taken) if payload is not None else None], pa.timestamp("us", tz="UTC"))
+            [taken if payload is not None else None], pa.timestamp("us", tz="UTC"))
         for fact_field in schema:
             value = None if payload is None else _coerce(payload.get(fact_field.name),
                                                          fact_field.type)
@@ -96,9 +101,10 @@ def online_batch(facts: Mapping[str, Mapping[str, Any] | None], t: datetime | st
 
 
 def encode_online(encoders: Sequence[Encoder], facts: Mapping[str, Mapping[str, Any] | None],
-                  t: datetime | str, schemas: Mapping[str, "pa.Schema"]) -> dict[str, Any]:
+                  t: datetime | str, schemas: Mapping[str, "pa.Schema"], *,
+                  as_of_fields: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """Feature values for one context from live facts: the same code as offline."""
-    batch = online_batch(facts, t, schemas)
+    batch = online_batch(facts, t, schemas, as_of_fields=as_of_fields)
     return {name: array[0].as_py() for name, array in
             encode_columns(batch.table, encoders).items()}
 
