@@ -234,6 +234,30 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(
     assert snapshot_facts(store, config, run_id).status == "ok"
 
 
+def test_a_stage_that_raises_is_recorded_failed_and_a_rerun_completes(
+        spark, local_config: Config, fleet: Fleet,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import timetravel.snapshot as snapshot_module
+
+    config = configure(local_config, fleet)
+    store = DeltaStore(spark, config)
+    run_id = select_run(store, config)
+
+    def broken_commit(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full\nsecond line")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(snapshot_module, "_commit", broken_commit)
+        with pytest.raises(RuntimeError, match="disk full"):
+            snapshot_facts(store, config, run_id)
+    stage = RunsIndex(store).get(run_id).stages["snapshot"]
+    assert stage.status == "failed"                    # not 'running' forever
+    assert stage.details == {"error": "RuntimeError: disk full"}
+    assert snapshot_facts(store, config, run_id).status == "ok"
+    assert RunsIndex(store).get(run_id).stages["snapshot"].status == "ok"
+    assert facts(store, "ratings", run_id).count() == 60
+
+
 def test_schema_evolution_keeps_old_versions_readable(spark, local_config: Config,  # type: ignore[no-untyped-def]
                                                       fleet: Fleet) -> None:
     narrow = configure(local_config, fleet, source("ratings", schema="thumbs_up int"))

@@ -120,22 +120,30 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
     run = runs.get(run_id)
     contexts = read_context_set(store, run_id).select(*entity)
     _check_schemas(sources, entity)
-    with Lease(config, "snapshot", holder=run_id, ttl_s=settings.lease_ttl_s):
+    with Lease(config, "snapshot", holder=run_id, ttl_s=settings.lease_ttl_s) as lease:
         runs.record(run_id, run.run_time, "snapshot", "running")
-        requested = contexts.count()
-        pending = _missing_pairs(store, contexts, sources, entity, run_id).cache()
         try:
-            missing = {r["source"]: r["n"] for r in pending.groupBy("source").count()
-                       .withColumnRenamed("count", "n").collect()}
-            outcomes = _fetch(store, pending, sum(missing.values()), sources, settings, entity,
-                              on_progress)
-        finally:
-            pending.unpersist()
-        try:
-            now = _tally(outcomes)
-            attempt, versions = _commit(store, outcomes, sources, entity, run_id, now)
-        finally:
-            outcomes.unpersist()
+            requested = contexts.count()
+            pending = _missing_pairs(store, contexts, sources, entity, run_id).cache()
+            try:
+                missing = {r["source"]: r["n"] for r in pending.groupBy("source").count()
+                           .withColumnRenamed("count", "n").collect()}
+                outcomes = _fetch(store, pending, sum(missing.values()), sources, settings,
+                                  entity, on_progress)
+            finally:
+                pending.unpersist()
+            try:
+                now = _tally(outcomes)
+                lease.ensure_held()
+                attempt, versions = _commit(store, outcomes, sources, entity, run_id, now)
+            finally:
+                outcomes.unpersist()
+        except BaseException as exc:
+            # Never leave the stage 'running': a monitor must see the failure and its reason.
+            # The commits made so far carry transaction ids, so a re-run resumes cleanly.
+            runs.record(run_id, run.run_time, "snapshot", "failed",
+                        details={"error": f"{type(exc).__name__}: {_first_line(exc)}"})
+            raise
         summaries = _summaries(sources, requested, missing, now, settings)
         status = _run_status(summaries)
         details = {"attempt": attempt, "sources": {s.source: s.__dict__ for s in summaries}}
@@ -143,6 +151,11 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
                     table_versions=versions)
     return SnapshotResult(run_id, status, attempt, summaries, versions,
                           time.monotonic() - started)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else "(no message)"
 
 
 def _check_schemas(sources: dict[str, SourceSettings], entity: list[str]) -> None:
