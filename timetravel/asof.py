@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from timetravel.errors import AsOfError
+from timetravel.times import MAX_DURATION
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -196,6 +197,9 @@ def validate_staleness(max_staleness: Staleness, sources: Sequence[str]) -> None
         bad = {"*": max_staleness} if max_staleness is not None and max_staleness < timedelta(0) else {}
     if bad:
         raise AsOfError(f"max_staleness must not be negative; got {bad}")
+    bounds = max_staleness.values() if isinstance(max_staleness, Mapping) else [max_staleness]
+    if any(b is not None and b > MAX_DURATION for b in bounds):
+        raise AsOfError(f"max_staleness must be at most {MAX_DURATION.days} days")
 
 
 def _require(frame: "DataFrame", columns: list[str], what: str) -> None:

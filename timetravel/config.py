@@ -343,6 +343,18 @@ class ApiSettings(_Frozen):
     max_inline_labels: int = Field(default=10_000, ge=1,
                                    description="label rows a request may carry inline")
     workers: int = Field(default=2, ge=1, description="training-set jobs run at once")
+    max_queued_jobs: int = Field(
+        default=16, ge=0, description="jobs waiting for a worker; a submit beyond is "
+                                      "answered 429 with Retry-After")
+    max_job_attempts: int = Field(
+        default=3, ge=1, description="a job stranded by this many server restarts is failed, "
+                                     "not resumed again")
+    job_memory_mb: int = Field(
+        default=4096, ge=256, description="each job runs in a worker process; one whose "
+                                          "process tree exceeds this resident memory is stopped")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024,
+        description="request bodies larger than this are refused (413) before parsing")
     page_size_max: int = Field(default=10_000, ge=1)
     tokens_file: str | None = Field(
         default=None, description="YAML {reader: [...], admin: [...]} kept out of git; "

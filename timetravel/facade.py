@@ -32,7 +32,7 @@ from timetravel.manifest import (FeatureRef, LabelInfo, Manifest, SourcePin, con
                                  training_set_id)
 from timetravel.runs import RunInfo, read_runs
 from timetravel.snapshot import facts_table
-from timetravel.times import to_utc
+from timetravel.times import check_instant
 from timetravel.training import Plan, build_arrow, build_spark
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ class TimeTravel:
         """
         import pyarrow as pa
 
-        at = to_utc(as_of)
+        at = check_instant(as_of)
         plan = self.plan(features, max_staleness=max_staleness, fresh=False)
         entity = list(plan.entity)
         keys = dict(key) if isinstance(key, Mapping) else {entity[0]: key}
@@ -283,7 +283,7 @@ class TimeTravel:
         needed source has a snapshot of at or before ``at``)."""
         import pyarrow as pa
 
-        instant = to_utc(at)
+        instant = check_instant(at)
         plan = self.plan(features, max_staleness=max_staleness)
         entity = list(plan.entity)
         if contexts is None:
@@ -340,16 +340,13 @@ class TimeTravel:
         return rebuilt
 
     def _read_stored_labels(self, uri: str, engine: str) -> Any:
+        from timetravel.label_location import LabelLocation
+        from timetravel.labels import read_labels_arrow, read_labels_spark
+
+        location = LabelLocation(uri, "parquet")     # written by TrainingSet.write, not a user
         if engine == "spark":
-            from timetravel.labels import read_labels_spark
-
-            return read_labels_spark(self.spark, uri, fmt="parquet")
-        import pyarrow.dataset as ds
-
-        from timetravel.files import filesystem
-
-        fs, path = filesystem(self.config, uri)
-        return ds.dataset(path, filesystem=fs, format="parquet").to_table()
+            return read_labels_spark(self.spark, location)
+        return read_labels_arrow(self.config, location)
 
     def _build(self, labels: Any, plan: Plan, engine: Engine | None) -> TrainingSet:
         key_types = {k: self._key_type(plan, k) for k in plan.entity}

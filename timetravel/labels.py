@@ -9,92 +9,81 @@ kept as they are and come out in the training set.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from timetravel.errors import LabelError
+from timetravel.label_location import LabelLocation
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["LabelFormat", "labels_format", "read_labels_arrow", "read_labels_spark",
-           "canonical_arrow", "canonical_spark", "fingerprint_arrow", "fingerprint_spark"]
+    from timetravel.config import Config
 
-LabelFormat = Literal["parquet", "csv", "delta"]
+__all__ = ["read_labels_arrow", "read_labels_spark", "canonical_arrow", "canonical_spark",
+           "fingerprint_arrow", "fingerprint_spark"]
+
 _MOD = 2 ** 64
+_RANGE = "1900-01-01 and 2200-01-01 UTC"
 
 
-def labels_format(uri: str) -> LabelFormat:
-    """The format a labels URI holds, from its name (or a ``_delta_log`` inside it)."""
-    lowered = uri.rstrip("/").lower()
-    if lowered.endswith(".csv"):
-        return "csv"
-    if lowered.endswith((".parquet", ".pq")):
-        return "parquet"
-    if "://" not in uri:
-        path = Path(uri)
-        if not path.exists():
-            raise LabelError(f"labels not found: {uri!r}")
-        if (path / "_delta_log").is_dir():
-            return "delta"
-        if path.is_dir() and any(path.glob("*.parquet")):
-            return "parquet"
-        raise LabelError(f"cannot tell the format of labels at {uri!r}: expected a .csv or "
-                         ".parquet file, a Parquet directory, or a Delta table")
-    return "delta"
-
-
-def read_labels_arrow(uri: str, *, storage_options: Mapping[str, str] | None = None,
-                      fmt: LabelFormat | None = None) -> "pa.Table":
-    """Labels from a Parquet/CSV file or a Delta table, read without Spark."""
+def read_labels_arrow(config: "Config", location: LabelLocation) -> "pa.Table":
+    """Labels from a Parquet/CSV file or a Delta table at a resolved location (local or S3,
+    with the profile's endpoint and credentials), read without Spark."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as ds
 
-    fmt = fmt or labels_format(uri)
+    from timetravel.files import filesystem
+
     try:
-        if fmt == "delta":
+        if location.fmt == "delta":
             from deltalake import DeltaTable
 
-            from timetravel.embedded import rs_uri
+            from timetravel.embedded import rs_uri, storage_options
 
-            return DeltaTable(rs_uri(uri),
-                              storage_options=dict(storage_options or {})).to_pyarrow_table()
-        if fmt == "csv":
+            return DeltaTable(rs_uri(location.uri),
+                              storage_options=storage_options(config)).to_pyarrow_table()
+        fs, path = filesystem(config, location.uri)
+        if location.fmt == "csv":
             # Keep text columns as text: the label time is parsed by canonical_arrow, as UTC.
             options = pcsv.ConvertOptions(timestamp_parsers=[])
-            return pcsv.read_csv(uri, convert_options=options)
-        return pq.read_table(uri)
+            with fs.open_input_stream(path) as stream:
+                return pcsv.read_csv(stream, convert_options=options)
+        return ds.dataset(path, filesystem=fs, format="parquet").to_table()
     except (OSError, pa.ArrowException, ValueError) as exc:
-        raise LabelError(f"cannot read {fmt} labels at {uri!r}: {exc}") from None
+        # The reader's own message may quote the file's lines: name the problem only.
+        raise LabelError(f"cannot read {location.fmt} labels at {location.uri!r}: the file is "
+                         f"not valid {location.fmt} or cannot be opened "
+                         f"({type(exc).__name__})") from None
 
 
-def read_labels_spark(spark: "SparkSession", uri: str, *,
-                      fmt: LabelFormat | None = None) -> "DataFrame":
+def read_labels_spark(spark: "SparkSession", location: LabelLocation) -> "DataFrame":
     """Labels as a Spark DataFrame (for label sets too big for one machine)."""
     from pyspark.errors import AnalysisException
 
-    fmt = fmt or labels_format(uri)
     try:
-        if fmt == "csv":
+        if location.fmt == "csv":
             # Inferred timestamps are parsed in the UTC session (naive = UTC); text left as
             # text is parsed by canonical_spark.
-            return spark.read.option("header", True).option("inferSchema", True).csv(uri)
-        return spark.read.format(fmt).load(uri)
+            return spark.read.option("header", True).option("inferSchema", True).csv(
+                location.uri)
+        return spark.read.format(location.fmt).load(location.uri)
     except AnalysisException as exc:
-        raise LabelError(f"cannot read {fmt} labels at {uri!r}: "
-                         f"{str(exc).strip().splitlines()[0]}") from None
+        condition = exc.getCondition() or "AnalysisException"
+        raise LabelError(f"cannot read {location.fmt} labels at {location.uri!r} "
+                         f"({condition})") from None
 
 
 def _require_columns(columns: Sequence[str], entity: Sequence[str], label_time: str) -> None:
     missing = [c for c in [*entity, label_time] if c not in columns]
     if missing:
-        raise LabelError(f"labels lack column(s) {missing}; they have: {', '.join(columns)} "
-                         f"(entity {list(entity)}, label time {label_time!r})")
+        # Column names are the file's content (its header): counted, never echoed.
+        raise LabelError(f"labels lack column(s) {missing}; they have {len(columns)} other "
+                         f"column(s) (entity {list(entity)}, label time {label_time!r})")
 
 
 def canonical_arrow(labels: "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]",
@@ -112,11 +101,15 @@ def canonical_arrow(labels: "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any
     else:
         try:
             table = pa.Table.from_pylist(list(labels))
+        except OverflowError:
+            raise LabelError("labels hold an integer outside the signed 64-bit range "
+                             f"[{-2**63}, {2**63 - 1}]") from None
         except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise LabelError(f"labels rows are not a table: {exc}") from None
+            raise LabelError("labels rows are not a table of consistent values "
+                             f"({type(exc).__name__})") from None
     _require_columns(table.column_names, entity, label_time)
     if len(set(table.column_names)) != len(table.column_names):
-        raise LabelError(f"labels have duplicate column names: {table.column_names}")
+        raise LabelError("labels have duplicate column names")
     for key in entity:
         wanted = key_types.get(key, pa.int64())
         column = table.column(key)
@@ -125,9 +118,30 @@ def canonical_arrow(labels: "pa.Table | pd.DataFrame | Sequence[Mapping[str, Any
         if not (pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
             raise LabelError(f"label column {key!r} must hold integers like the fact tables' "
                              f"key ({wanted}); it is {column.type}")
-        table = table.set_column(table.column_names.index(key), key, pc.cast(column, wanted))
+        try:
+            cast = pc.cast(column, wanted)
+        except pa.ArrowInvalid:
+            raise LabelError(f"label column {key!r} holds integers outside the range of the "
+                             f"fact tables' key ({wanted})") from None
+        table = table.set_column(table.column_names.index(key), key, cast)
     index = table.column_names.index(label_time)
-    return table.set_column(index, label_time, _utc_times(table.column(label_time), label_time))
+    times = _utc_times(table.column(label_time), label_time)
+    _check_range(times, label_time)
+    return table.set_column(index, label_time, times)
+
+
+def _check_range(times: "pa.Array | pa.ChunkedArray", name: str) -> None:
+    """Every label time inside the one valid range (:data:`timetravel.times.MIN_INSTANT`...)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from timetravel.times import MAX_INSTANT, MIN_INSTANT
+
+    low, high = pa.scalar(MIN_INSTANT, times.type), pa.scalar(MAX_INSTANT, times.type)
+    outside = pc.or_(pc.less(times, low), pc.greater_equal(times, high))
+    if pc.any(outside).as_py():
+        row = pc.index(outside, True).as_py()
+        raise LabelError(f"label column {name!r}, row {row}: an instant outside {_RANGE}")
 
 
 def _utc_times(column: "pa.ChunkedArray", name: str) -> "pa.Array":
@@ -146,26 +160,28 @@ def _utc_times(column: "pa.ChunkedArray", name: str) -> "pa.Array":
         text = column.to_pandas()
         try:
             parsed = pd.to_datetime(text, utc=True, format="ISO8601")
-        except (ValueError, TypeError):
-            bad = _first_unparsable(text)
-            raise LabelError(f"label column {name!r} holds {bad!r}, not an ISO-8601 instant "
-                             "(e.g. 2026-06-01T12:00:00Z; without an offset it is taken as UTC)"
-                             ) from None
-        return pa.array(parsed.dt.as_unit("us"), target)
+            return pa.array(parsed.dt.as_unit("us"), target)
+        except (ValueError, TypeError, OverflowError, pa.ArrowException):
+            row = _first_unusable(text)
+            raise LabelError(f"label column {name!r}, row {row}: not an ISO-8601 instant "
+                             f"between {_RANGE} (e.g. 2026-06-01T12:00:00Z; without an offset "
+                             "it is taken as UTC)") from None
     raise LabelError(f"label column {name!r} must be a timestamp or ISO-8601 text; it is {kind}")
 
 
-def _first_unparsable(text: "pd.Series") -> str:
-    from timetravel.times import to_utc
+def _first_unusable(text: "pd.Series") -> int:
+    """The 0-based row of the first value that is no instant in range (never the value:
+    it may come from a file the caller may not see)."""
+    from timetravel.times import check_instant
 
-    for value in text:
+    for row, value in enumerate(text):
         if value is None:
             continue
         try:
-            to_utc(value)
+            check_instant(value)
         except ValueError:
-            return str(value)
-    return str(text.iloc[0])
+            return row
+    return 0
 
 
 def canonical_spark(labels: "DataFrame", entity: Sequence[str], label_time: str,
@@ -187,16 +203,24 @@ def canonical_spark(labels: "DataFrame", entity: Sequence[str], label_time: str,
     kind = types[label_time]
     if kind == "string":
         parsed = F.to_timestamp(F.col(label_time))
-        bad = out.where(F.col(label_time).isNotNull() & parsed.isNull()).select(label_time).first()
-        if bad is not None:
-            raise LabelError(f"label column {label_time!r} holds {bad[0]!r}, not an ISO-8601 "
-                             "instant (e.g. 2026-06-01T12:00:00Z; without an offset it is UTC)")
+        bad = out.where(F.col(label_time).isNotNull() & parsed.isNull()).count()
+        if bad:
+            raise LabelError(f"label column {label_time!r}: {bad} row(s) are not ISO-8601 "
+                             "instants (e.g. 2026-06-01T12:00:00Z; without an offset it is UTC)")
         out = out.withColumn(label_time, parsed)
     elif kind in ("timestamp_ntz", "date", "void"):
         out = out.withColumn(label_time, F.col(label_time).cast("timestamp"))
     elif kind != "timestamp":
         raise LabelError(f"label column {label_time!r} must be a timestamp or ISO-8601 text; "
                          f"it is {kind}")
+    from timetravel.times import MAX_INSTANT, MIN_INSTANT, spark_instant
+
+    column = F.col(label_time)
+    outside = out.where((column < spark_instant(MIN_INSTANT))
+                        | (column >= spark_instant(MAX_INSTANT))).count()
+    if outside:
+        raise LabelError(f"label column {label_time!r}: {outside} row(s) hold an instant "
+                         f"outside {_RANGE}")
     return out
 
 

@@ -14,7 +14,16 @@ from typing import Any
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 __all__ = ["to_utc", "format_spark_timestamp", "from_micros", "to_micros", "spark_instant",
-           "parse_duration", "payload_as_of"]
+           "parse_duration", "payload_as_of", "check_instant", "MIN_INSTANT", "MAX_INSTANT",
+           "INSTANT_RANGE", "MAX_DURATION"]
+
+# One range of instants every entry point accepts (label times, as_of, run times). Every
+# engine represents it and anything a bounded staleness can subtract from it (pandas'
+# nanosecond timestamps end at 1677 and 2262; Spark's and Python's at years 1 and 9999).
+MIN_INSTANT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+MAX_INSTANT = datetime(2200, 1, 1, tzinfo=timezone.utc)           # exclusive
+INSTANT_RANGE = "1900-01-01T00:00:00Z (inclusive) and 2200-01-01T00:00:00Z (exclusive)"
+MAX_DURATION = timedelta(days=36_500)                              # staleness bounds, lags
 
 
 def to_utc(value: datetime | date | str) -> datetime:
@@ -33,16 +42,36 @@ def to_utc(value: datetime | date | str) -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"not an ISO-8601 instant: {value!r} "
+            raise ValueError(f"not an ISO-8601 instant: {value[:64]!r} "
                              "(expected e.g. 2026-01-02T03:04:05Z)") from None
         return to_utc(parsed)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:    # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValueError(f"instant {value.isoformat()} is outside {INSTANT_RANGE}"
+                             ) from None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
     raise TypeError(f"expected datetime, date or ISO string; got {type(value).__name__}")
+
+
+def check_instant(value: datetime | date | str) -> datetime:
+    """:func:`to_utc`, refusing instants outside the one valid range (a ValueError naming it).
+
+    Example:
+        >>> check_instant("9999-12-31T23:59:59-05:00")
+        Traceback (most recent call last):
+        ...
+        ValueError: instant 9999-12-31T23:59:59-05:00 is outside 1900-01-01T00:00:00Z (inclusive) and 2200-01-01T00:00:00Z (exclusive)
+    """
+    instant = to_utc(value)
+    if not MIN_INSTANT <= instant < MAX_INSTANT:
+        shown = value if isinstance(value, str) else instant.isoformat()
+        raise ValueError(f"instant {str(shown)[:64]} is outside {INSTANT_RANGE}")
+    return instant
 
 
 def payload_as_of(payload: Mapping[str, Any] | None, field: str | None) -> datetime | None:
@@ -95,13 +124,24 @@ def parse_duration(text: str) -> timedelta:
         >>> parse_duration("7d")
         datetime.timedelta(days=7)
     """
+    if len(text) > 64:
+        raise ValueError(f"not a duration: {text[:32]!r}... (too long)")
     match = _DURATION.match(text)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2)[0].lower()
-        return timedelta(**{{"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]:
-                            amount})
-    iso = _ISO_DURATION.match(text.strip())
-    if iso and any(iso.groups()):
-        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in iso.groups())
-        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    raise ValueError(f"not a duration: {text!r} (expected e.g. 7d, 36h, 90m, 3600s or P7D)")
+    iso = None if match else _ISO_DURATION.match(text.strip())
+    try:
+        if match:
+            amount, unit = float(match.group(1)), match.group(2)[0].lower()
+            duration = timedelta(**{{"d": "days", "h": "hours", "m": "minutes",
+                                     "s": "seconds"}[unit]: amount})
+        elif iso and any(iso.groups()):
+            days, hours, minutes, seconds = (float(g) if g else 0.0 for g in iso.groups())
+            duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        else:
+            raise ValueError(f"not a duration: {text!r} "
+                             "(expected e.g. 7d, 36h, 90m, 3600s or P7D)")
+    except OverflowError:
+        duration = MAX_DURATION + timedelta(days=1)
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration {text!r} is longer than the maximum of "
+                         f"{MAX_DURATION.days} days")
+    return duration

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from timetravel import __version__
 from timetravel.api.auth import TokenTable, load_tokens
 from timetravel.api.deps import Services
+from timetravel.api.guards import RequestGuard
 from timetravel.api.jobs import JobRunner, JobStore
 from timetravel.api.problems import install_handlers
 from timetravel.api.routes import contexts, features, health, runs, training_sets
@@ -27,7 +28,7 @@ def create_app(config: Config, *, tokens: TokenTable | None = None,
     table = tokens if tokens is not None else load_tokens(config.api.tokens_file)
     store = JobStore(config.api.state_dir)
     output_root = config.api.output_root or f"{config.warehouse.root}/training_sets"
-    runner = JobRunner(timetravel, store, output_root, config.api.workers)
+    runner = JobRunner(timetravel, store, output_root)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,6 +40,7 @@ def create_app(config: Config, *, tokens: TokenTable | None = None,
                   description="Feature registry, snapshot runs, point-in-time lookups and "
                               "reproducible training sets.")
     app.state.services = Services(timetravel, table, runner, store)
+    app.add_middleware(RequestGuard, tokens=table, max_body_bytes=config.api.max_body_bytes)
     install_handlers(app)
     for module in (health, features, runs, contexts, training_sets):
         app.include_router(module.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,12 +65,16 @@ class TrainingSetRequest(BaseModel):
 
     labels: list[dict[str, Any]] | None = Field(
         default=None, description="rows with the entity columns and label_time (ISO-8601)")
-    labels_uri: str | None = Field(default=None, description="a Parquet/CSV file or Delta table")
-    features: list[str] | None = Field(default=None, description="default: every available one")
-    max_staleness: str | dict[str, str] | None = Field(
-        default=None, description="'14d' for all sources, or {source: '7d'}")
+    labels_uri: str | None = Field(default=None, max_length=4096,
+                                   description="a Parquet/CSV file or Delta table")
+    features: list[Annotated[str, Field(max_length=256)]] | None = Field(
+        default=None, max_length=10_000, description="default: every available one")
+    max_staleness: Annotated[str, Field(max_length=1024)] | dict[
+        Annotated[str, Field(max_length=256)], Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, description="'14d' for all sources, 'ratings=7d,my-list=1d', or "
+                                  "{source: '7d'}")
     engine: Literal["auto", "spark", "duckdb"] | None = None
-    label_time: str = "label_time"
+    label_time: str = Field(default="label_time", min_length=1, max_length=256)
     format: Literal["delta", "parquet"] = "delta"
 
 

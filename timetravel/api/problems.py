@@ -21,16 +21,19 @@ _TYPES = "https://timetravel.dev/problems/"
 class Problem(Exception):
     """Raised by routes to answer with a problem-details body."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, title: str, detail: str, *,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
+        self.headers = headers or {}
 
 
-def problem_response(status: int, title: str, detail: str) -> JSONResponse:
+def problem_response(status: int, title: str, detail: str, *,
+                     headers: dict[str, str] | None = None) -> JSONResponse:
     slug = title.lower().replace(" ", "-")
     return JSONResponse({"type": _TYPES + slug, "title": title, "status": status,
                          "detail": detail}, status_code=status,
-                        media_type="application/problem+json")
+                        media_type="application/problem+json", headers=headers)
 
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
@@ -48,7 +51,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail)
+        return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -59,7 +62,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-                  405: "Method not allowed"}
+                  405: "Method not allowed", 413: "Body too large"}
         response = problem_response(exc.status_code, titles.get(exc.status_code, "Error"),
                                     str(exc.detail))
         if exc.headers:
@@ -96,5 +99,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"description": "No or unknown bearer token", **_PROBLEM},
     403: {"description": "The token's role may not do this", **_PROBLEM},
     404: {"description": "Not found", **_PROBLEM},
+    413: {"description": "The request body is too large", **_PROBLEM},
     422: {"description": "Invalid input", **_PROBLEM},
+    429: {"description": "Too many jobs queued; see Retry-After", **_PROBLEM},
 }

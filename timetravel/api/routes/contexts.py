@@ -10,7 +10,7 @@ from timetravel.api.deps import ReaderDep, ServicesDep
 from timetravel.api.models import LookupOut
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.training_job import parse_staleness
-from timetravel.times import to_utc
+from timetravel.times import check_instant
 
 router = APIRouter(prefix="/v1/contexts", tags=["contexts"], responses=PROBLEM_RESPONSES)
 
@@ -19,19 +19,23 @@ router = APIRouter(prefix="/v1/contexts", tags=["contexts"], responses=PROBLEM_R
 def context_features(
         services: ServicesDep, _: ReaderDep,
         key: Annotated[int, Path(ge=0, le=2**63 - 1, description="the context's entity key")],
-        as_of: Annotated[str, Query(description="ISO-8601 instant; without an offset it is UTC")],
-        features: Annotated[str | None, Query(description="comma-separated names")] = None,
-        max_staleness: Annotated[str | None, Query(description="e.g. 14d")] = None,
+        as_of: Annotated[str, Query(max_length=64, description="ISO-8601 instant; without an "
+                                    "offset it is UTC")],
+        features: Annotated[str | None, Query(max_length=8192,
+                                              description="comma-separated names")] = None,
+        max_staleness: Annotated[str | None, Query(
+            max_length=1024, description="'14d' for every source, or per source: "
+                                         "'ratings=7d,my-list=1d'")] = None,
 ) -> LookupOut:
     """The feature values the context had as of ``as_of``, with the snapshot time and run
     each source's values came from (nulls when no usable snapshot exists)."""
     try:
-        instant = to_utc(as_of)
+        instant = check_instant(as_of)
     except ValueError as exc:
         raise Problem(422, "Invalid instant", str(exc)) from None
     names = [n.strip() for n in features.split(",") if n.strip()] if features else None
     if features is not None and not names:
         raise Problem(422, "Invalid input", "features is empty; omit it for every feature")
-    bound = parse_staleness(max_staleness)
+    bound = parse_staleness(max_staleness, what="max_staleness")
     result = services.tt.lookup(key, instant, features=names, max_staleness=bound)
     return LookupOut(**result)

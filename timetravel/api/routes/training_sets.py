@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from timetravel.api.deps import AdminDep, ReaderDep, ServicesDep
-from timetravel.api.jobs import JobRecord
+from timetravel.api.jobs import JOB_ID_PATTERN, JobQueueFullError, JobRecord
 from timetravel.api.models import JobOut, RowsOut, TrainingSetRequest
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.training_job import parse_staleness
+
+_RETRY_AFTER_S = 30
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=64,
+                            description="a training-set job id")]
 
 router = APIRouter(prefix="/v1/training-sets", tags=["training-sets"],
                    responses=PROBLEM_RESPONSES)
@@ -33,23 +36,13 @@ def _job(services: Any, job_id: str) -> JobRecord:
     return record
 
 
-def _check_uri(uri: str, roots: list[str]) -> None:
-    parsed = urlparse(uri)
-    if ".." in uri.replace("\\", "/").split("/"):
-        raise Problem(422, "Invalid labels URI", "labels_uri must not contain '..'")
-    if parsed.scheme not in ("", "file", "s3", "s3a"):
-        raise Problem(422, "Invalid labels URI", f"unsupported scheme {parsed.scheme!r}")
-    if not roots:
-        raise Problem(422, "Invalid labels URI",
-                      "no label roots are configured (api.labels_roots); send labels inline")
-    if not any(uri.startswith(root.rstrip("/") + "/") for root in roots):
-        raise Problem(422, "Invalid labels URI",
-                      f"labels_uri must be under one of: {', '.join(roots)}")
-
-
-@router.post("", status_code=202, response_model=JobOut)
+@router.post("", status_code=202, response_model=JobOut,
+             responses={429: {"description": "The job queue is full; retry after a while"}})
 def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Queue a training set; poll ``GET /v1/training-sets/{id}``."""
+    import pyarrow as pa
+
+    from timetravel.label_location import resolve_labels
     from timetravel.labels import canonical_arrow
 
     settings = services.tt.config.api
@@ -61,18 +54,32 @@ def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSON
                       f"{settings.max_inline_labels} (use labels_uri for more)")
     if body.labels is not None and not body.labels:
         raise Problem(422, "Invalid labels", "labels is empty")
+    if body.features is not None and not body.features:
+        raise Problem(422, "Invalid input", "features is empty; omit it for every available "
+                                            "feature")
+    request = body.model_dump(exclude={"labels"})
     if body.labels_uri is not None:
-        _check_uri(body.labels_uri, settings.labels_roots)
-    staleness = parse_staleness(body.max_staleness)
+        location = resolve_labels(services.tt.config, body.labels_uri,
+                                  roots=settings.labels_roots)
+        request["labels_uri"] = location.uri      # the job opens exactly what was checked
+    staleness = parse_staleness(body.max_staleness, what="max_staleness")
     # Fail fast on what can be checked now: features, staleness, label columns and times.
     plan = services.tt.plan(body.features, max_staleness=staleness, label_time=body.label_time)
     if body.labels is not None:
-        import pyarrow as pa
-
-        canonical_arrow(body.labels, plan.entity, plan.label_time,
-                        {k: pa.int64() for k in plan.entity})
-    record = services.jobs.submit(body.model_dump(exclude={"labels"}), body.labels)
+        table = canonical_arrow(body.labels, plan.entity, plan.label_time,
+                                {k: pa.int64() for k in plan.entity})
+        plan.check_labels(table.column_names)
+    record = _queue(services, request, body.labels)
     return JSONResponse(_out(record).model_dump(mode="json"), status_code=202)
+
+
+def _queue(services: Any, request: dict[str, Any], labels: list[dict[str, Any]] | None = None,
+           *, rebuild_of: str | None = None) -> JobRecord:
+    try:
+        return services.jobs.submit(request, labels, rebuild_of=rebuild_of)  # type: ignore[no-any-return]
+    except JobQueueFullError as exc:
+        raise Problem(429, "Too many jobs", str(exc),
+                      headers={"Retry-After": str(_RETRY_AFTER_S)}) from None
 
 
 @router.get("", response_model=list[JobOut])
@@ -81,14 +88,14 @@ def list_jobs(services: ServicesDep, _: ReaderDep) -> list[JobOut]:
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, services: ServicesDep, _: ReaderDep) -> JobOut:
+def get_job(job_id: JobId, services: ServicesDep, _: ReaderDep) -> JobOut:
     """Status, progress, manifest and output URI."""
     return _out(_job(services, job_id))
 
 
 @router.get("/{job_id}/rows", response_model=RowsOut,
             responses={200: {"content": {"application/vnd.apache.parquet": {}, "text/csv": {}}}})
-def rows(job_id: str, services: ServicesDep, _: ReaderDep,
+def rows(job_id: JobId, services: ServicesDep, _: ReaderDep,
          offset: Annotated[int, Query(ge=0)] = 0,
          limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
          format: Annotated[Literal["json", "parquet", "csv"], Query()] = "json") -> Any:
@@ -134,21 +141,21 @@ def _read_output(services: Any, record: JobRecord):  # type: ignore[no-untyped-d
     return ds.dataset(path, filesystem=fs, format="parquet").to_table()
 
 
-@router.post("/{job_id}/rebuild", status_code=202, response_model=JobOut)
-def rebuild(job_id: str, services: ServicesDep, _: AdminDep) -> JSONResponse:
+@router.post("/{job_id}/rebuild", status_code=202, response_model=JobOut,
+             responses={429: {"description": "The job queue is full; retry after a while"}})
+def rebuild(job_id: JobId, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Rebuild from the job's manifest (same Delta versions, encoders, labels)."""
     record = _job(services, job_id)
     if record.status != "succeeded" or not record.manifest:
         raise Problem(422, "Not rebuildable",
                       f"training set {job_id} has no manifest (status {record.status})")
-    new = services.jobs.submit({"engine": record.request.get("engine"),
-                                "format": record.request.get("format", "delta")},
-                               rebuild_of=job_id)
+    new = _queue(services, {"engine": record.request.get("engine"),
+                            "format": record.request.get("format", "delta")}, rebuild_of=job_id)
     return JSONResponse(_out(new).model_dump(mode="json"), status_code=202)
 
 
 @router.delete("/{job_id}", response_model=JobOut)
-def cancel(job_id: str, services: ServicesDep, _: AdminDep) -> JobOut:
+def cancel(job_id: JobId, services: ServicesDep, _: AdminDep) -> JobOut:
     """Cancel a queued or running job (finished jobs are left as they are)."""
     _job(services, job_id)
     record = services.jobs.cancel(job_id)
