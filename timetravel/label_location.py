@@ -148,7 +148,7 @@ def _detect(config: Config, target: _Parsed, uri: str) -> LabelFormat:
             raise LabelError(f"labels not found: {uri!r}")
         if info.type == pafs.FileType.Directory and any(
                 f.path.endswith(".parquet")
-                for f in fs.get_file_info(pafs.FileSelector(path, max_recursion=0))):
+                for f in fs.get_file_info(pafs.FileSelector(path, recursive=False))):
             return "parquet"
     except OSError as exc:
         raise LabelError(f"cannot open labels at {uri!r} ({type(exc).__name__})") from None
@@ -177,19 +177,29 @@ def _check_contents(config: Config, location: LabelLocation, target: _Parsed, ro
         from timetravel.embedded import rs_uri, storage_options
 
         try:
-            files = DeltaTable(rs_uri(location.uri),
-                               storage_options=storage_options(config)).file_uris()
+            paths = DeltaTable(rs_uri(location.uri), storage_options=storage_options(config)
+                               ).get_add_actions(flatten=True).column("path").to_pylist()
         except Exception as exc:  # noqa: BLE001 - delta-rs raises several kinds; none echoed
             raise LabelError(f"cannot open the Delta labels at {uri!r} "
                              f"({type(exc).__name__})") from None
-        for file in files:
-            inside = _parse(_as_uri(file), what="a file of the Delta labels")
-            if not _under(inside, root):
+        for path in paths:
+            if not _under(_delta_file(target, str(path)), root):
                 raise LabelError(f"the Delta labels at {uri!r} name data files outside the "
                                  "allowed roots")
 
 
-def _as_uri(file: str) -> str:
-    if file.startswith("s3://"):
-        return "s3a://" + file[len("s3://"):]
-    return file
+def _delta_file(table: _Parsed, path: str) -> _Parsed:
+    """Where a Delta log's ``add`` path points: relative to the table, or an absolute URI
+    (Spark's Delta follows those; a crafted log could name any file)."""
+    parts = urlsplit(path)
+    if parts.scheme == "file":
+        return _Parsed(None, os.path.realpath(unquote(parts.path)))
+    if parts.scheme in ("s3", "s3a", "s3n"):
+        return _Parsed(parts.netloc, posixpath.normpath("/" + unquote(parts.path)).lstrip("/"))
+    if parts.scheme:
+        return _Parsed("", "")                       # another store: never under a root
+    relative = unquote(path)
+    if table.bucket is None:
+        return _Parsed(None, os.path.realpath(os.path.join(table.path, relative)))
+    return _Parsed(table.bucket,
+                   posixpath.normpath(f"/{table.path}/{relative}").lstrip("/"))
