@@ -324,6 +324,9 @@ class QuerySettings(_Frozen):
     encoders: list[str] = Field(
         default_factory=lambda: ["timetravel.encoders.catalog:demo_encoders"],
         description="'module:function' returning a list of Encoders, registered in order")
+    lookup_cache_mb: int = Field(
+        default=512, ge=0, description="decoded fact files kept in memory for point lookups "
+                                       "(least recently used dropped first; 0: none)")
     latest_version_ttl_s: float = Field(
         default=5.0, ge=0, description="how long 'the latest version' of a table is cached by "
                                        "lookups and plans (0: read the Delta log every time)")
@@ -343,6 +346,9 @@ class ApiSettings(_Frozen):
     max_inline_labels: int = Field(default=10_000, ge=1,
                                    description="label rows a request may carry inline")
     workers: int = Field(default=2, ge=1, description="training-set jobs run at once")
+    lookup_threads: int = Field(
+        default=2, ge=1, le=64, description="threads serving point lookups (they are short "
+                                            "and CPU-bound: about one per core)")
     max_queued_jobs: int = Field(
         default=16, ge=0, description="jobs waiting for a worker; a submit beyond is "
                                       "answered 429 with Retry-After")

@@ -10,6 +10,8 @@ everywhere else.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 __all__ = ["rs_uri", "table_uri", "storage_options", "open_table", "read_table", "TableInfo", "table_info",
-           "join_facts", "KeyLookup"]
+           "join_facts", "KeyLookup", "FileCache"]
 
 
 def rs_uri(uri: str) -> str:
@@ -158,12 +160,14 @@ class KeyLookup:
     (as the snapshot job does) make this one or two small reads per source.
     """
 
-    def __init__(self, config: Config, name: str, version: int) -> None:
+    def __init__(self, config: Config, name: str, version: int, *,
+                 cache: "FileCache | None" = None) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         from timetravel.files import filesystem
 
+        self.cache = cache
         table = open_table(config, name, version)
         actions = pa.table(table.get_add_actions(flatten=True))
         self.partitions = list(table.metadata().partition_columns)
@@ -202,6 +206,7 @@ class KeyLookup:
 
     def rows(self, keys: Mapping[str, Any], at_micros: int, floor_micros: int | None,
              columns: Sequence[str]) -> "pa.Table":
+        import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
         mask = self._key_mask(keys) & (self.min_time <= at_micros)
@@ -210,15 +215,22 @@ class KeyLookup:
         candidates = np.flatnonzero(mask)
         order = candidates[np.argsort(-np.minimum(self.max_time[candidates], at_micros),
                                       kind="stable")]
-        condition = ds.field("snapshot_time") <= at_micros_scalar(at_micros)
+        at_scalar = at_micros_scalar(at_micros)
+        condition = ds.field("snapshot_time") <= at_scalar
         for column, value in keys.items():
             condition &= ds.field(column) == value
         found, best = [], None
         for index in order:
             if best is not None and self.max_time[index] < best:
                 break   # nothing unread can hold a snapshot at or after the best one
-            part = ds.dataset(self.paths[index], schema=self.schema, filesystem=self.fs,
-                              format="parquet").to_table(columns=list(columns), filter=condition)
+            if self.cache is not None:
+                part = self.cache.rows(self.fs, self.paths[index], self.schema, keys)
+                part = part.filter(pc.less_equal(part.column("snapshot_time"), at_scalar)
+                                   ).select(list(columns))
+            else:
+                part = ds.dataset(self.paths[index], schema=self.schema, filesystem=self.fs,
+                                  format="parquet").to_table(columns=list(columns),
+                                                             filter=condition)
             if part.num_rows:
                 found.append(part)
                 newest = _max_micros(part)
@@ -228,6 +240,70 @@ class KeyLookup:
         import pyarrow as pa
 
         return pa.concat_tables(found)
+
+
+class FileCache:
+    """Decoded fact files for point lookups, by path, up to a byte budget (least recently used
+    go first). Delta data files never change once written, so a cached file is never stale.
+
+    Each file is kept sorted by its key (the snapshot job writes it so; other files are sorted
+    once on load), so one key's rows are found by binary search instead of decoding the file
+    again for every lookup.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._files: OrderedDict[str, tuple["pa.Table", np.ndarray | None]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def rows(self, fs: Any, path: str, schema: "pa.Schema",
+             keys: Mapping[str, Any]) -> "pa.Table":
+        """The rows of the file at ``path`` whose key columns equal ``keys``."""
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is not None:
+                self._files.move_to_end(path)
+        if entry is None:
+            entry = self._load(fs, path, schema, list(keys))
+        table, sorted_key = entry
+        if sorted_key is not None:
+            [value] = keys.values()
+            start = int(np.searchsorted(sorted_key, value, side="left"))
+            stop = int(np.searchsorted(sorted_key, value, side="right"))
+            return table.slice(start, stop - start)
+        import pyarrow.compute as pc
+
+        mask = None
+        for column, value in keys.items():
+            equal = pc.equal(table.column(column), value)
+            mask = equal if mask is None else pc.and_(mask, equal)
+        return table.filter(mask)
+
+    def _load(self, fs: Any, path: str, schema: "pa.Schema",
+              key_columns: list[str]) -> tuple["pa.Table", np.ndarray | None]:
+        import pyarrow.dataset as ds
+
+        table = ds.dataset(path, schema=schema, filesystem=fs, format="parquet").to_table()
+        sorted_key = None
+        if len(key_columns) == 1 and table.column(key_columns[0]).null_count == 0:
+            values = table.column(key_columns[0]).to_numpy()
+            if len(values) > 1 and not bool(np.all(values[:-1] <= values[1:])):
+                order = np.argsort(values, kind="stable")
+                table, values = table.take(order), values[order]
+            sorted_key = values
+        entry = (table, sorted_key)
+        size = table.nbytes
+        if size > self.max_bytes:
+            return entry                      # larger than the whole budget: not kept
+        with self._lock:
+            if path not in self._files:
+                self._files[path] = entry
+                self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (old, _) = self._files.popitem(last=False)
+                self._bytes -= old.nbytes
+        return entry
 
 
 def at_micros_scalar(micros: int):  # type: ignore[no-untyped-def]

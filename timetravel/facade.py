@@ -72,6 +72,7 @@ class TimeTravel:
         self.registry = registry or load_registry(config.query.encoders)
         self._infos: dict[tuple[str, int | None], tuple[float, TableInfo]] = {}
         self._lookups: dict[tuple[str, int], Any] = {}
+        self._file_cache: Any = None
 
     @classmethod
     def from_config(cls, config: Config | str | Path | None = None, *,
@@ -249,15 +250,20 @@ class TimeTravel:
                 "sources": sources}
 
     def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):  # type: ignore[no-untyped-def]
-        from timetravel.embedded import KeyLookup
+        from timetravel.embedded import FileCache, KeyLookup
         from timetravel.times import to_micros
+
+        budget = self.config.query.lookup_cache_mb * 1024 * 1024
+        if self._file_cache is None and budget:
+            self._file_cache = FileCache(budget)
 
         def read(name: str, version: int, columns: Sequence[str], source: str) -> "pa.Table":
             lookup = self._lookups.get((name, version))
             if lookup is None:
                 if len(self._lookups) >= 64:
                     self._lookups.clear()
-                lookup = self._lookups[(name, version)] = KeyLookup(self.config, name, version)
+                lookup = self._lookups[(name, version)] = KeyLookup(
+                    self.config, name, version, cache=self._file_cache)
             bound = plan.staleness.get(source)
             floor = to_micros(at - bound) if bound is not None else None
             return lookup.rows(keys, to_micros(at), floor, columns)

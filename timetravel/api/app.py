@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -30,16 +31,22 @@ def create_app(config: Config, *, tokens: TokenTable | None = None,
     output_root = config.api.output_root or f"{config.warehouse.root}/training_sets"
     runner = JobRunner(timetravel, store, output_root)
 
+    # Lookups are short and CPU-bound: a few threads serve them first come, first served.
+    # Dozens of threads contending for the GIL would make every one of them slow.
+    lookups = ThreadPoolExecutor(max_workers=config.api.lookup_threads,
+                                 thread_name_prefix="tt-lookup")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner.resume()
         yield
         runner.shutdown()
+        lookups.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="timetravel as-of query API", version=__version__, lifespan=lifespan,
                   description="Feature registry, snapshot runs, point-in-time lookups and "
                               "reproducible training sets.")
-    app.state.services = Services(timetravel, table, runner, store)
+    app.state.services = Services(timetravel, table, runner, store, lookups)
     app.add_middleware(RequestGuard, tokens=table, max_body_bytes=config.api.max_body_bytes)
     install_handlers(app)
     for module in (health, features, runs, contexts, training_sets):

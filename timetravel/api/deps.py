@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,9 +24,10 @@ class Services:
     tokens: TokenTable
     jobs: JobRunner
     job_store: JobStore
+    lookups: ThreadPoolExecutor
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -33,7 +35,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def require(role: Role):  # type: ignore[no-untyped-def]
-    def check(services: ServicesDep,
+    # async: trivial work done on the event loop, no thread hop per request
+    async def check(services: ServicesDep,
               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
               ) -> Role:
         granted = services.tokens.role_of(credentials.credentials if credentials else None)

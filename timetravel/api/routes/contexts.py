@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/v1/contexts", tags=["contexts"], responses=PROBLEM_R
 
 
 @router.get("/{key}/features", response_model=LookupOut)
-def context_features(
+async def context_features(
         services: ServicesDep, _: ReaderDep,
         key: Annotated[int, Path(ge=0, le=2**63 - 1, description="the context's entity key")],
         as_of: Annotated[str, Query(max_length=64, description="ISO-8601 instant; without an "
@@ -37,5 +39,6 @@ def context_features(
     if features is not None and not names:
         raise Problem(422, "Invalid input", "features is empty; omit it for every feature")
     bound = parse_staleness(max_staleness, what="max_staleness")
-    result = services.tt.lookup(key, instant, features=names, max_staleness=bound)
+    lookup = partial(services.tt.lookup, key, instant, features=names, max_staleness=bound)
+    result = await asyncio.get_running_loop().run_in_executor(services.lookups, lookup)
     return LookupOut(**result)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from timetravel.api.deps import AdminDep, ReaderDep, ServicesDep
 from timetravel.api.jobs import JOB_ID_PATTERN, JobQueueFullError, JobRecord
@@ -15,6 +16,7 @@ from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.training_job import parse_staleness
 
 _RETRY_AFTER_S = 30
+_CHUNK_BYTES = 1 << 20        # a download is sent in pieces of about this size
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=64,
                             description="a training-set job id")]
 
@@ -104,27 +106,53 @@ def rows(job_id: JobId, services: ServicesDep, _: ReaderDep,
     if record.status != "succeeded" or not record.manifest:
         raise Problem(404, "Not found",
                       f"training set {job_id} has no rows yet (status {record.status})")
-    table = _read_output(services, record)
+    dataset = _output_dataset(services, record)
     if format != "json":
-        buffer = io.BytesIO()
-        if format == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, buffer)
-            kind = "application/vnd.apache.parquet"
-        else:
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(table, buffer)
-            kind = "text/csv"
-        return Response(buffer.getvalue(), media_type=kind, headers={
+        kind = "application/vnd.apache.parquet" if format == "parquet" else "text/csv"
+        return StreamingResponse(_stream(dataset, format), media_type=kind, headers={
             "Content-Disposition": f'attachment; filename="{job_id}.{format}"'})
     limit = min(limit, services.tt.config.api.page_size_max)
-    page = table.slice(offset, limit).to_pylist()
-    return RowsOut(id=job_id, total=table.num_rows, offset=offset, limit=limit, rows=page)
+    return RowsOut(id=job_id, total=dataset.count_rows(), offset=offset, limit=limit,
+                   rows=_page(dataset, offset, limit))
 
 
-def _read_output(services: Any, record: JobRecord):  # type: ignore[no-untyped-def]
+def _page(dataset: Any, offset: int, limit: int) -> list[dict[str, Any]]:
+    """Rows [offset, offset + limit) read batch by batch: memory bounded by the page, not by
+    the training set."""
+    rows: list[dict[str, Any]] = []
+    skip = offset
+    for batch in dataset.to_batches(use_threads=False):
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        rows.extend(batch.slice(skip, limit - len(rows)).to_pylist())
+        skip = 0
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _stream(dataset: Any, fmt: str) -> Iterator[bytes]:
+    """The whole training set as Parquet or CSV, written and sent one batch at a time."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    writer: Any = (pq.ParquetWriter(sink, dataset.schema) if fmt == "parquet"
+                   else pcsv.CSVWriter(sink, dataset.schema))
+    with writer:
+        for batch in dataset.to_batches(use_threads=False):
+            writer.write_table(pa.Table.from_batches([batch], dataset.schema)) \
+                if fmt == "parquet" else writer.write_batch(batch)
+            if sink.tell() >= _CHUNK_BYTES:
+                yield sink.getvalue()
+                sink.seek(0)
+                sink.truncate()
+    yield sink.getvalue()
+
+
+def _output_dataset(services: Any, record: JobRecord) -> Any:
     import pyarrow.dataset as ds
 
     from timetravel.embedded import rs_uri, storage_options
@@ -136,9 +164,10 @@ def _read_output(services: Any, record: JobRecord):  # type: ignore[no-untyped-d
     if fmt == "delta":
         from deltalake import DeltaTable
 
-        return DeltaTable(rs_uri(uri), storage_options=storage_options(config)).to_pyarrow_table()
+        return DeltaTable(rs_uri(uri), storage_options=storage_options(config)
+                          ).to_pyarrow_dataset()
     fs, path = filesystem(config, uri)
-    return ds.dataset(path, filesystem=fs, format="parquet").to_table()
+    return ds.dataset(path, filesystem=fs, format="parquet")
 
 
 @router.post("/{job_id}/rebuild", status_code=202, response_model=JobOut,
