@@ -115,8 +115,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--spark-lookups", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--server-workers", type=int, default=None,
-                        help="uvicorn worker processes (default: the serve command's)")
     args = parser.parse_args()
     workdir = ROOT / ".cache" / "bench-api" / f"{args.contexts}x{args.runs}"
     base = load_config(ROOT / "conf" / "local.yaml").model_dump(by_alias=True, mode="json")
@@ -135,10 +133,9 @@ def main() -> None:
     conf_file.write_text(yaml.safe_dump(base))
 
     port = free_port()
-    extra = ["--workers", str(args.server_workers)] if args.server_workers else []
     server = subprocess.Popen([sys.executable, "-m", "timetravel.cli", "--conf", str(conf_file),
-                               "serve", "--insecure-local", "--port", str(port), *extra],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "serve", "--insecure-local", "--port", str(port)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     rng = random.Random(7)
     span = args.runs * 86400 + 3 * 86400
@@ -196,7 +193,6 @@ def main() -> None:
         "target_p99_ms": 100, "p99_within_target": http["p99_ms"] <= 100,
         "target_concurrent_p99_ms": 250,
         "concurrent_p99_within_target": concurrent["p99_ms"] <= 250,
-        "server_workers": args.server_workers,
         "spark_over_embedded_p50": round(float(np.median(spark_samples)) / (http["p50_ms"] / 1000), 1),
         "command": " ".join(["benchmarks/api_latency.py", *sys.argv[1:]]),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
@@ -35,7 +36,10 @@ def outside(api_config: Config) -> Path:
     frame = pd.DataFrame({"member_id": [1], "label_time": [T]})
     (elsewhere / "pq").mkdir(exist_ok=True)
     frame.to_parquet(elsewhere / "pq" / "part-0.parquet")
-    for name, target in (("link.csv", "secret.csv"), ("linkdir", "pq")):
+    from deltalake import write_deltalake
+
+    write_deltalake(str(elsewhere / "delta"), pa.Table.from_pandas(frame), mode="overwrite")
+    for name, target in (("link.csv", "secret.csv"), ("linkdir", "pq"), ("linkdelta", "delta")):
         if not (root / name).is_symlink():
             os.symlink(elsewhere / target, root / name)
     inner = root / "mixed"                           # a real folder holding a link out
@@ -68,7 +72,8 @@ def test_labels_uri_cannot_escape_its_root(make_client: Callable[..., TestClient
                f"file://{root}/%2e%2e%2felsewhere/secret.csv",
                f"{root}/../elsewhere/secret.csv",
                f"{root}-other/secret.csv",                     # a prefix, not a parent
-               f"{root}/link.csv", f"{root}/linkdir", f"file://{root}/linkdir"]
+               f"{root}/link.csv", f"{root}/linkdir", f"file://{root}/linkdir",
+               f"{root}/linkdelta"]
     for uri in escapes:
         body = problem(post(client, {"labels_uri": uri, "engine": engine}), 422)
         assert "allowed root" in body["detail"], (uri, body)
@@ -84,7 +89,6 @@ def test_labels_uri_cannot_escape_its_root(make_client: Callable[..., TestClient
 
 def test_a_delta_label_table_naming_files_outside_is_refused(
         client: TestClient, api_config: Config, outside: Path) -> None:
-    import pyarrow as pa
     from deltalake import write_deltalake
 
     root = labels_dir(api_config)
