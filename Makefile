@@ -14,11 +14,12 @@ FEAST  := .cache/feast-venv
 SIZE ?= medium
 SKEW ?= zipf
 
-.PHONY: setup demo test jars bench feast-env clean help
+.PHONY: setup demo test lint jars bench feast-env clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
 	@echo "make test   - run the test suite (real Spark, Delta, S3 API server on loopback)"
+	@echo "make lint   - ruff (lint + format check) and mypy"
 	@echo "make setup  - only create .venv and fetch the jars"
 	@echo "make bench [SIZE=small|medium|large] [SKEW=zipf|uniform] - point-in-time join benchmark"
 	@echo "make feast-env - Feast (its own pins) in an isolated venv; then"
@@ -45,6 +46,12 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+LINTED := timetravel jobs tests benchmarks notebooks
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy timetravel jobs
 
 # Feast pins its own pyspark (4.3), which our delta-spark does not support: separate venv.
 $(FEAST)/.installed:

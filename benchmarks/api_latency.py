@@ -22,20 +22,20 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
 import yaml
-
 from _results import record
+
 from timetravel.config import load_config, load_config_dict
 from timetravel.demo.fleet import free_port
 from timetravel.snapshot import facts_table
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST = datetime(2026, 3, 1, 6, tzinfo=timezone.utc)
+FIRST = datetime(2026, 3, 1, 6, tzinfo=UTC)
 FEATURES = "ratings_count,thumbs_up_share,tenure_days,plan"
 
 
@@ -51,22 +51,30 @@ def write_warehouse(config, contexts: int, runs: int) -> None:  # type: ignore[n
     for run in range(runs):
         at = FIRST + timedelta(days=run)
         ids = store.spark.range(contexts).withColumnRenamed("id", "member_id")
-        base = ids.select("member_id", spark_instant(at).alias("snapshot_time"),
-                          F.lit(f"run-{run:02d}").alias("run_id"),
-                          spark_instant(at + timedelta(minutes=30)).alias("written_at"),
-                          F.to_date(spark_instant(at)).alias("snapshot_date"))
+        base = ids.select(
+            "member_id",
+            spark_instant(at).alias("snapshot_time"),
+            F.lit(f"run-{run:02d}").alias("run_id"),
+            spark_instant(at + timedelta(minutes=30)).alias("written_at"),
+            F.to_date(spark_instant(at)).alias("snapshot_date"),
+        )
         salt = F.lit(run)
-        ratings = base.select("*", (F.abs(F.xxhash64("member_id", salt)) % 40).cast("int")
-                              .alias("thumbs_up"),
-                              (F.abs(F.xxhash64(salt, "member_id")) % 20).cast("int")
-                              .alias("thumbs_down"))
-        profile = base.select("*", F.element_at(F.array(F.lit("basic"), F.lit("standard"),
-                                                        F.lit("premium")),
-                                                (F.col("member_id") % 3 + 1).cast("int"))
-                              .alias("plan"),
-                              F.timestamp_seconds(F.lit(int(FIRST.timestamp()) - 86400 * 400)
-                                                  + F.col("member_id") % 1000 * 3600)
-                              .alias("member_since"), F.lit("active").alias("status"))
+        ratings = base.select(
+            "*",
+            (F.abs(F.xxhash64("member_id", salt)) % 40).cast("int").alias("thumbs_up"),
+            (F.abs(F.xxhash64(salt, "member_id")) % 20).cast("int").alias("thumbs_down"),
+        )
+        profile = base.select(
+            "*",
+            F.element_at(
+                F.array(F.lit("basic"), F.lit("standard"), F.lit("premium")),
+                (F.col("member_id") % 3 + 1).cast("int"),
+            ).alias("plan"),
+            F.timestamp_seconds(
+                F.lit(int(FIRST.timestamp()) - 86400 * 400) + F.col("member_id") % 1000 * 3600
+            ).alias("member_since"),
+            F.lit("active").alias("status"),
+        )
         for source, frame in (("ratings", ratings), ("member-profile", profile)):
             table = facts_table(source)
             clustered = frame.repartitionByRange("member_id").sortWithinPartitions("member_id")
@@ -98,14 +106,19 @@ def run_concurrently(url: str, one, clients: int, requests: int) -> dict[str, fl
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    return {"clients": clients, **percentiles(samples),
-            "requests_per_s": round(len(samples) / wall, 1)}
+    return {
+        "clients": clients,
+        **percentiles(samples),
+        "requests_per_s": round(len(samples) / wall, 1),
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     values = np.array(samples) * 1000
     return {f"p{p}_ms": round(float(np.percentile(values, p)), 2) for p in (50, 95, 99)} | {
-        "max_ms": round(float(values.max()), 2), "mean_ms": round(float(values.mean()), 2)}
+        "max_ms": round(float(values.max()), 2),
+        "mean_ms": round(float(values.mean()), 2),
+    }
 
 
 def main() -> None:
@@ -121,11 +134,14 @@ def main() -> None:
     base["warehouse"] = {"root": str(workdir / "wh")}
     base["spark"]["jars_dir"] = str(ROOT / ".cache" / "jars")
     base["api"] = {"state_dir": str(workdir / "api")}
-    base["snapshot"]["sources"] = [s for s in base["snapshot"]["sources"]
-                                   if s["name"] in ("ratings", "member-profile")]
+    base["snapshot"]["sources"] = [
+        s for s in base["snapshot"]["sources"] if s["name"] in ("ratings", "member-profile")
+    ]
     config = load_config_dict(base)
-    if not (workdir / "wh" / "facts" / "member_profile" / "_delta_log").is_dir() or \
-            not (workdir / "complete").exists():
+    if (
+        not (workdir / "wh" / "facts" / "member_profile" / "_delta_log").is_dir()
+        or not (workdir / "complete").exists()
+    ):
         print(f"writing {args.contexts} contexts x {args.runs} runs ...", file=sys.stderr)
         write_warehouse(config, args.contexts, args.runs)
         (workdir / "complete").write_text("ok")
@@ -133,9 +149,22 @@ def main() -> None:
     conf_file.write_text(yaml.safe_dump(base))
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "timetravel.cli", "--conf", str(conf_file),
-                               "serve", "--insecure-local", "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "timetravel.cli",
+            "--conf",
+            str(conf_file),
+            "serve",
+            "--insecure-local",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     rng = random.Random(7)
     span = args.runs * 86400 + 3 * 86400
@@ -155,45 +184,60 @@ def main() -> None:
                 key = pick.randrange(args.contexts)
                 at = FIRST + timedelta(seconds=pick.randrange(span)) - timedelta(days=1)
                 started = time.perf_counter()
-                response = http.get(f"/v1/contexts/{key}/features",
-                                    params={"as_of": at.isoformat(), "features": FEATURES})
+                response = http.get(
+                    f"/v1/contexts/{key}/features",
+                    params={"as_of": at.isoformat(), "features": FEATURES},
+                )
                 elapsed = time.perf_counter() - started
                 response.raise_for_status()
                 return elapsed
 
             cold = one()
             for _ in range(50):
-                one()           # warm the per-table caches (Delta logs, file statistics)
+                one()  # warm the per-table caches (Delta logs, file statistics)
             samples = [one() for _ in range(args.requests)]
             concurrent = run_concurrently(url, one, args.concurrency, args.requests)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    from timetravel.facade import TimeTravel
+    from timetravel import TimeTravel
 
     tt = TimeTravel(config)
     tt.spark.sparkContext.setLogLevel("ERROR")
     spark_samples = []
     for index in range(args.spark_lookups + 1):
-        labels = [{"member_id": rng.randrange(args.contexts),
-                   "label_time": FIRST + timedelta(days=10, hours=index)}]
+        labels = [
+            {
+                "member_id": rng.randrange(args.contexts),
+                "label_time": FIRST + timedelta(days=10, hours=index),
+            }
+        ]
         started = time.perf_counter()
         tt.training_set(labels, features=FEATURES.split(","), engine="spark").to_arrow()
-        if index:      # the first one pays for the JVM and plan warm-up
+        if index:  # the first one pays for the JVM and plan warm-up
             spark_samples.append(time.perf_counter() - started)
     http = percentiles(samples)
     report = {
-        "benchmark": "api_latency", "date": datetime.now(timezone.utc).isoformat(),
-        "machine": {"cores": os.cpu_count()}, "contexts": args.contexts, "runs": args.runs,
-        "fact_rows_per_source": args.contexts * args.runs, "requests": args.requests,
-        "features": FEATURES, "cold_first_request_ms": round(cold * 1000, 1),
-        "http_lookup": http, "concurrent_http_lookup": concurrent,
+        "benchmark": "api_latency",
+        "date": datetime.now(UTC).isoformat(),
+        "machine": {"cores": os.cpu_count()},
+        "contexts": args.contexts,
+        "runs": args.runs,
+        "fact_rows_per_source": args.contexts * args.runs,
+        "requests": args.requests,
+        "features": FEATURES,
+        "cold_first_request_ms": round(cold * 1000, 1),
+        "http_lookup": http,
+        "concurrent_http_lookup": concurrent,
         "spark_job_lookup": percentiles(spark_samples),
-        "target_p99_ms": 100, "p99_within_target": http["p99_ms"] <= 100,
+        "target_p99_ms": 100,
+        "p99_within_target": http["p99_ms"] <= 100,
         "target_concurrent_p99_ms": 250,
         "concurrent_p99_within_target": concurrent["p99_ms"] <= 250,
-        "spark_over_embedded_p50": round(float(np.median(spark_samples)) / (http["p50_ms"] / 1000), 1),
+        "spark_over_embedded_p50": round(
+            float(np.median(spark_samples)) / (http["p50_ms"] / 1000), 1
+        ),
         "command": " ".join(["benchmarks/api_latency.py", *sys.argv[1:]]),
     }
     record("api_latency", report)

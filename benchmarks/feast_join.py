@@ -39,11 +39,15 @@ def main() -> None:
 
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master("local[*]").appName("feast-bench")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.driver.memory", "4g")
-             .config("spark.sql.shuffle.partitions", "8")
-             .config("spark.ui.enabled", "false").getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[*]")
+        .appName("feast-bench")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "4g")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     jvm = spark_jvm_pid(spark)
     reset_peak()
@@ -71,22 +75,37 @@ entity_key_serialization_version: 3
 """)
         store = FeatureStore(repo_path=repo)
         context = Entity(name="context", join_keys=["context_id"], value_type=ValueType.INT64)
-        views = [FeatureView(
-            name=name, entities=[context], ttl=STALENESS, online=False,
-            schema=[Field(name="f1", dtype=Float64), Field(name="f2", dtype=Int64)],
-            source=SparkSource(name=f"{name}_source", path=str(data / f"{name}.parquet"),
-                               file_format="parquet", timestamp_field="snapshot_time",
-                               created_timestamp_column="written_at"))
-            for name in SOURCES]
+        views = [
+            FeatureView(
+                name=name,
+                entities=[context],
+                ttl=STALENESS,
+                online=False,
+                schema=[Field(name="f1", dtype=Float64), Field(name="f2", dtype=Int64)],
+                source=SparkSource(
+                    name=f"{name}_source",
+                    path=str(data / f"{name}.parquet"),
+                    file_format="parquet",
+                    timestamp_field="snapshot_time",
+                    created_timestamp_column="written_at",
+                ),
+            )
+            for name in SOURCES
+        ]
         store.apply([context, *views])
         labels = spark.read.parquet(str(data / "labels.parquet"))
         features = [f"{name}:{f}" for name in SOURCES for f in ("f1", "f2")]
-        columns = ["context_id", "label_time", "label",
-                   *(f"{name}__{f}" for name in SOURCES for f in ("f1", "f2"))]
+        columns = [
+            "context_id",
+            "label_time",
+            "label",
+            *(f"{name}__{f}" for name in SOURCES for f in ("f1", "f2")),
+        ]
 
         def result():  # type: ignore[no-untyped-def]
-            job = store.get_historical_features(entity_df=labels, features=features,
-                                                full_feature_names=True)
+            job = store.get_historical_features(
+                entity_df=labels, features=features, full_feature_names=True
+            )
             return job.to_spark_df().select(*columns)
 
         result().write.mode("overwrite").parquet(args.out)
@@ -98,11 +117,18 @@ entity_key_serialization_version: 3
     import feast
     import pyspark
 
-    print(json.dumps({"cold_s": round(times[0], 3),
-                      "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
-                      "runs_s": [round(t, 3) for t in times],
-                      "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)},
-                      "feast": feast.__version__, "pyspark": pyspark.__version__}))
+    print(
+        json.dumps(
+            {
+                "cold_s": round(times[0], 3),
+                "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
+                "runs_s": [round(t, 3) for t in times],
+                "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)},
+                "feast": feast.__version__,
+                "pyspark": pyspark.__version__,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

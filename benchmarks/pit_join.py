@@ -1,7 +1,8 @@
 """Point-in-time join benchmark: every engine on the same data, outputs verified equal first.
 
     .venv/bin/python benchmarks/pit_join.py [--size small|medium|large] [--repeats 3]
-        [--skew zipf|uniform] [--per-entity 30] [--engines spark,embedded,duckdb_asof,spark_band[,feast]]
+        [--skew zipf|uniform] [--per-entity 30]
+        [--engines spark,embedded,duckdb_asof,spark_band[,feast]]
 
 Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, x3 (3x small),
 medium 1M x 3 x 3M (10x small: with small and x3, the scale curve), large 10M x 3 x 30M.
@@ -29,7 +30,8 @@ Engines, in one process, same data:
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
 per-row hash before any time is reported. Reports cold (first) run, median of ``repeats``,
 peak RSS per engine (our Python process and Spark's JVM, each reset before the engine starts;
-Feast's own processes likewise), and ratios. Prints JSON; appends to benchmarks/results/pit_join.json.
+Feast's own processes likewise), and ratios. Prints JSON; appends to
+benchmarks/results/pit_join.json.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ import json
 import os
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,16 +54,21 @@ from _results import record
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
-SIZES = {"small": (100_000, 300_000), "x3": (300_000, 900_000), "medium": (1_000_000, 3_000_000),
-         "large": (10_000_000, 30_000_000)}
+SIZES = {
+    "small": (100_000, 300_000),
+    "x3": (300_000, 900_000),
+    "medium": (1_000_000, 3_000_000),
+    "large": (10_000_000, 30_000_000),
+}
 SOURCES = ("a", "b", "c")
 STALENESS = timedelta(days=7)
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------- data
-def generate(labels_n: int, snaps_n: int, directory: Path, skew: str = "zipf",
-             per_entity: int = 30) -> None:
+def generate(
+    labels_n: int, snaps_n: int, directory: Path, skew: str = "zipf", per_entity: int = 30
+) -> None:
     """Write labels.parquet and <source>.parquet (and Delta copies) into ``directory``.
 
     ``per_entity``: snapshot rows per entity and source on average (the entity count is
@@ -86,28 +94,34 @@ def generate(labels_n: int, snaps_n: int, directory: Path, skew: str = "zipf",
         else:
             zipf = np.minimum(np.searchsorted(popularity, rng.random(n)), entities - 1)
             out = np.where(rng.random(n) < 0.02, 0, zipf)
-        if with_missing:                                   # 10% keys never snapshotted
+        if with_missing:  # 10% keys never snapshotted
             out = np.where(rng.random(n) < 0.1, entities + rng.integers(0, entities, n), out)
         return out.astype(np.int64)
 
     label_times = start_us + rng.integers(0, horizon, labels_n) * minute
-    labels = pa.table({"context_id": keys(labels_n, True),
-                       "label_time": pa.array(label_times, pa.timestamp("us", "UTC")),
-                       "label": rng.integers(0, 2, labels_n).astype(np.int8)})
+    labels = pa.table(
+        {
+            "context_id": keys(labels_n, True),
+            "label_time": pa.array(label_times, pa.timestamp("us", "UTC")),
+            "label": rng.integers(0, 2, labels_n).astype(np.int8),
+        }
+    )
     pq.write_table(labels, directory / "labels.parquet")
     for index, name in enumerate(SOURCES):
         n = snaps_n
-        times = start_us + rng.integers(0, horizon // 60, n) * 60 * minute   # hourly grid: ties
+        times = start_us + rng.integers(0, horizon // 60, n) * 60 * minute  # hourly grid: ties
         written = times + rng.integers(0, 3_600_000_000, n)
         f1 = rng.normal(index, 1, n)
         f2 = rng.integers(0, 1000, n).astype(np.int64)
-        table = pa.table({
-            "context_id": keys(n, False),
-            "snapshot_time": pa.array(times, pa.timestamp("us", "UTC")),
-            "written_at": pa.array(written, pa.timestamp("us", "UTC")),
-            "f1": pa.array(f1, mask=rng.random(n) < 0.05),          # nulls inside rows
-            "f2": pa.array(f2, mask=rng.random(n) < 0.05),
-        })
+        table = pa.table(
+            {
+                "context_id": keys(n, False),
+                "snapshot_time": pa.array(times, pa.timestamp("us", "UTC")),
+                "written_at": pa.array(written, pa.timestamp("us", "UTC")),
+                "f1": pa.array(f1, mask=rng.random(n) < 0.05),  # nulls inside rows
+                "f2": pa.array(f2, mask=rng.random(n) < 0.05),
+            }
+        )
         pq.write_table(table, directory / f"{name}.parquet")
         write_deltalake(str(directory / f"delta_{name}"), table, mode="overwrite")
 
@@ -120,12 +134,14 @@ def run_spark(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
     sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
 
     def run(collect: bool) -> pa.Table | None:
-        out = point_in_time_join(labels, sources, written_time="written_at",
-                                 max_staleness=STALENESS)
+        out = point_in_time_join(
+            labels, sources, written_time="written_at", max_staleness=STALENESS
+        )
         if collect:
             return _spark_arrow(out, directory / "spark_out")
         out.write.format("noop").mode("overwrite").save()
         return None
+
     return run
 
 
@@ -133,8 +149,11 @@ def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | N
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    labels = spark.read.parquet(str(directory / "labels.parquet")).withColumn(
-        "_id", F.monotonically_increasing_id()).cache()
+    labels = (
+        spark.read.parquet(str(directory / "labels.parquet"))
+        .withColumn("_id", F.monotonically_increasing_id())
+        .cache()
+    )
     sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
     bound = int(STALENESS.total_seconds())
 
@@ -143,19 +162,29 @@ def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | N
         for name, snaps in sources.items():
             s = snaps.select(*(F.col(c).alias(f"{name}__{c}") for c in snaps.columns))
             pairs = labels.select("_id", "context_id", "label_time").join(
-                s, (F.col("context_id") == F.col(f"{name}__context_id"))
+                s,
+                (F.col("context_id") == F.col(f"{name}__context_id"))
                 & (F.col(f"{name}__snapshot_time") <= F.col("label_time"))
-                & (F.col(f"{name}__snapshot_time") >= F.col("label_time") - F.expr(f"INTERVAL {bound} SECONDS")))
-            window = Window.partitionBy("_id").orderBy(F.col(f"{name}__snapshot_time").desc(),
-                                                        F.col(f"{name}__written_at").desc())
-            best = (pairs.withColumn("_rn", F.row_number().over(window)).where("_rn = 1")
-                    .select("_id", f"{name}__f1", f"{name}__f2", f"{name}__snapshot_time"))
+                & (
+                    F.col(f"{name}__snapshot_time")
+                    >= F.col("label_time") - F.expr(f"INTERVAL {bound} SECONDS")
+                ),
+            )
+            window = Window.partitionBy("_id").orderBy(
+                F.col(f"{name}__snapshot_time").desc(), F.col(f"{name}__written_at").desc()
+            )
+            best = (
+                pairs.withColumn("_rn", F.row_number().over(window))
+                .where("_rn = 1")
+                .select("_id", f"{name}__f1", f"{name}__f2", f"{name}__snapshot_time")
+            )
             out = out.join(best, "_id", "left")
         out = out.drop("_id")
         if collect:
             return _spark_arrow(out, directory / "spark_band_out")
         out.write.format("noop").mode("overwrite").save()
         return None
+
     return run
 
 
@@ -166,11 +195,15 @@ def run_embedded(directory: Path) -> Callable[[bool], pa.Table | None]:
 
     def run(collect: bool) -> pa.Table | None:
         labels = pq.read_table(directory / "labels.parquet")
-        sources = {n: DeltaTable(str(directory / f"delta_{n}"), version=0).to_pyarrow_table()
-                   for n in SOURCES}
-        out = point_in_time_join_arrow(labels, sources, written_time="written_at",
-                                       max_staleness=STALENESS, threads=2)
+        sources = {
+            n: DeltaTable(str(directory / f"delta_{n}"), version=0).to_pyarrow_table()
+            for n in SOURCES
+        }
+        out = point_in_time_join_arrow(
+            labels, sources, written_time="written_at", max_staleness=STALENESS, threads=2
+        )
         return out if collect else None
+
     return run
 
 
@@ -193,15 +226,24 @@ def run_duckdb_asof(directory: Path) -> Callable[[bool], pa.Table | None]:
                 WHERE context_id IS NOT NULL
                 QUALIFY row_number() OVER (PARTITION BY context_id, snapshot_time
                                            ORDER BY written_at DESC) = 1""")
-            ok = (f"({name}.snapshot_time IS NOT NULL AND "
-                  f"epoch_us(l.label_time) - epoch_us({name}.snapshot_time) <= {micros})")
-            selects += [f"CASE WHEN {ok} THEN {name}.{c} END AS {name}__{c}"
-                        for c in ("f1", "f2", "snapshot_time")]
-            joins.append(f"ASOF LEFT JOIN {name} ON l.context_id = {name}.context_id "
-                         f"AND l.label_time >= {name}.snapshot_time")
-        out = con.sql(f"SELECT {', '.join(selects)} FROM labels l {' '.join(joins)}").to_arrow_table()
+            ok = (
+                f"({name}.snapshot_time IS NOT NULL AND "
+                f"epoch_us(l.label_time) - epoch_us({name}.snapshot_time) <= {micros})"
+            )
+            selects += [
+                f"CASE WHEN {ok} THEN {name}.{c} END AS {name}__{c}"
+                for c in ("f1", "f2", "snapshot_time")
+            ]
+            joins.append(
+                f"ASOF LEFT JOIN {name} ON l.context_id = {name}.context_id "
+                f"AND l.label_time >= {name}.snapshot_time"
+            )
+        out = con.sql(
+            f"SELECT {', '.join(selects)} FROM labels l {' '.join(joins)}"
+        ).to_arrow_table()
         con.close()
         return out if collect else None
+
     return run
 
 
@@ -213,9 +255,21 @@ def run_feast(directory: Path, repeats: int) -> dict[str, Any]:
     if not python.exists():
         raise SystemExit("Feast's environment is missing: run `make feast-env` first")
     out = directory / "feast_out.parquet"
-    done = subprocess.run([str(python), str(ROOT / "benchmarks" / "feast_join.py"), "--data",
-                           str(directory), "--out", str(out), "--repeats", str(repeats)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            str(python),
+            str(ROOT / "benchmarks" / "feast_join.py"),
+            "--data",
+            str(directory),
+            "--out",
+            str(out),
+            "--repeats",
+            str(repeats),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"feast_join.py failed:\n{done.stderr[-3000:]}")
     timings = json.loads(done.stdout.strip().splitlines()[-1])
@@ -229,8 +283,9 @@ def _spark_arrow(frame: Any, scratch: Path) -> pa.Table:
     from pyspark.sql import functions as F
 
     stamps = [c for c, t in frame.dtypes if t == "timestamp"]
-    frame.select(*(F.unix_micros(c).alias(c) if c in stamps else F.col(c)
-                   for c in frame.columns)).write.mode("overwrite").parquet(str(scratch))
+    frame.select(
+        *(F.unix_micros(c).alias(c) if c in stamps else F.col(c) for c in frame.columns)
+    ).write.mode("overwrite").parquet(str(scratch))
     return pq.read_table(scratch)
 
 
@@ -255,19 +310,38 @@ def row_hashes(table: pa.Table) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="medium")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed runs after the cold one (0: the cold run only)")
-    parser.add_argument("--feast-repeats", type=int, default=None,
-                        help="timed Feast runs after its cold one (default: --repeats)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs after the cold one (0: the cold run only)",
+    )
+    parser.add_argument(
+        "--feast-repeats",
+        type=int,
+        default=None,
+        help="timed Feast runs after its cold one (default: --repeats)",
+    )
     parser.add_argument("--skew", choices=("zipf", "uniform"), default="zipf")
-    parser.add_argument("--per-entity", type=int, default=30,
-                        help="snapshot rows per entity and source (e.g. 1, 10, 100)")
-    parser.add_argument("--engines", default="spark,embedded,duckdb_asof,spark_band",
-                        help="add ',feast' to include Feast (needs `make feast-env`)")
+    parser.add_argument(
+        "--per-entity",
+        type=int,
+        default=30,
+        help="snapshot rows per entity and source (e.g. 1, 10, 100)",
+    )
+    parser.add_argument(
+        "--engines",
+        default="spark,embedded,duckdb_asof,spark_band",
+        help="add ',feast' to include Feast (needs `make feast-env`)",
+    )
     args = parser.parse_args()
     labels_n, snaps_n = SIZES[args.size]
-    variant = "".join([f"-{args.skew}" if args.skew != "zipf" else "",
-                       f"-{args.per_entity}-per-entity" if args.per_entity != 30 else ""])
+    variant = "".join(
+        [
+            f"-{args.skew}" if args.skew != "zipf" else "",
+            f"-{args.per_entity}-per-entity" if args.per_entity != 30 else "",
+        ]
+    )
     directory = DATA / f"{args.size}{variant}"
     if not (directory / "labels.parquet").exists():
         print(f"generating {args.size}{variant} data into {directory} ...", flush=True)
@@ -282,43 +356,57 @@ def main() -> None:
     spark = get_spark(config)
     spark.sparkContext.setLogLevel("ERROR")
     jvm = spark_jvm_pid(spark)
-    engines = {"spark": lambda: run_spark(spark, directory),
-               "embedded": lambda: run_embedded(directory),
-               "duckdb_asof": lambda: run_duckdb_asof(directory),
-               "spark_band": lambda: run_spark_band(spark, directory)}
+    engines = {
+        "spark": lambda: run_spark(spark, directory),
+        "embedded": lambda: run_embedded(directory),
+        "duckdb_asof": lambda: run_duckdb_asof(directory),
+        "spark_band": lambda: run_spark_band(spark, directory),
+    }
     chosen = args.engines.split(",")
     reference = None
     reference_table: pa.Table | None = None
-    report: dict[str, Any] = {"benchmark": "pit_join", "size": args.size, "skew": args.skew,
-                              "snapshots_per_entity": args.per_entity, "labels": labels_n,
-                              "sources": len(SOURCES), "snapshot_rows_per_source": snaps_n,
-                              "date": datetime.now(timezone.utc).isoformat(),
-                              "cores": os.cpu_count(), "engines": {}}
+    report: dict[str, Any] = {
+        "benchmark": "pit_join",
+        "size": args.size,
+        "skew": args.skew,
+        "snapshots_per_entity": args.per_entity,
+        "labels": labels_n,
+        "sources": len(SOURCES),
+        "snapshot_rows_per_source": snaps_n,
+        "date": datetime.now(UTC).isoformat(),
+        "cores": os.cpu_count(),
+        "engines": {},
+    }
     for name in chosen:
         if name == "feast":
             print("feast: running in its own venv ...", flush=True)
-            feast = run_feast(directory, args.repeats if args.feast_repeats is None
-                              else args.feast_repeats)
+            feast = run_feast(
+                directory, args.repeats if args.feast_repeats is None else args.feast_repeats
+            )
             comparable = feast["result"].column_names
             assert reference_table is not None, "run our spark engine first (the reference)"
-            equal = bool(np.array_equal(row_hashes(feast["result"]),
-                                        row_hashes(reference_table.select(comparable))))
-            report["engines"]["feast"] = {"verified_equal": equal,
-                                          "rows": feast["result"].num_rows,
-                                          "compared_columns": comparable,
-                                          "cold_s": feast["cold_s"] if equal else None,
-                                          "median_s": feast["median_s"] if equal else None,
-                                          "runs": feast["runs_s"],
-                                          "peak_rss_mb": feast["peak_rss_mb"],
-                                          "versions": {"feast": feast["feast"],
-                                                       "pyspark": feast["pyspark"]}}
+            equal = bool(
+                np.array_equal(
+                    row_hashes(feast["result"]), row_hashes(reference_table.select(comparable))
+                )
+            )
+            report["engines"]["feast"] = {
+                "verified_equal": equal,
+                "rows": feast["result"].num_rows,
+                "compared_columns": comparable,
+                "cold_s": feast["cold_s"] if equal else None,
+                "median_s": feast["median_s"] if equal else None,
+                "runs": feast["runs_s"],
+                "peak_rss_mb": feast["peak_rss_mb"],
+                "versions": {"feast": feast["feast"], "pyspark": feast["pyspark"]},
+            }
             print(f"feast: {report['engines']['feast']}", flush=True)
             continue
         reset_peak()
         reset_peak(jvm)
         print(f"{name}: verifying ...", flush=True)
         run = engines[name]()
-        result = run(True)                       # verification run (not timed)
+        result = run(True)  # verification run (not timed)
         assert result is not None
         hashes = row_hashes(result)
         if reference is None:
@@ -329,15 +417,18 @@ def main() -> None:
             print(f"{name}: OUTPUT DIFFERS from {chosen[0]} - no time reported", flush=True)
             continue
         times = []
-        for _ in range(args.repeats + 1):        # the first is the cold run
+        for _ in range(args.repeats + 1):  # the first is the cold run
             started = time.perf_counter()
             run(False)
             times.append(time.perf_counter() - started)
         report["engines"][name] = {
-            "verified_equal": True, "rows": int(result.num_rows), "cold_s": round(times[0], 3),
+            "verified_equal": True,
+            "rows": int(result.num_rows),
+            "cold_s": round(times[0], 3),
             "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
             "runs": [round(t, 3) for t in times],
-            "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)}}
+            "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)},
+        }
         print(f"{name}: {report['engines'][name]}", flush=True)
     # Ratios of medians (with --repeats 0: of cold runs).
     which = "median_s" if args.repeats else "cold_s"
@@ -348,15 +439,18 @@ def main() -> None:
     if "spark" in timed and feast.get("verified_equal"):
         if feast["median_s"] is not None and args.repeats:
             report["spark_over_feast"] = round(timed["spark"] / feast["median_s"], 3)
-        else:                                    # a side without repeats: cold against cold
+        else:  # a side without repeats: cold against cold
             report["spark_over_feast_cold"] = round(
-                report["engines"]["spark"]["cold_s"] / feast["cold_s"], 3)
+                report["engines"]["spark"]["cold_s"] / feast["cold_s"], 3
+            )
     if "embedded" in timed and "duckdb_asof" in timed:
         report["embedded_over_duckdb_asof"] = round(timed["embedded"] / timed["duckdb_asof"], 3)
-    report["note"] = ("peak_rss_mb: peak resident memory of our Python process and of Spark's "
-                      "JVM while each engine ran (both reset before it; the idle JVM's "
-                      "resident memory counts for the embedded engines); Feast: its own "
-                      "Python process and JVM")
+    report["note"] = (
+        "peak_rss_mb: peak resident memory of our Python process and of Spark's "
+        "JVM while each engine ran (both reset before it; the idle JVM's "
+        "resident memory counts for the embedded engines); Feast: its own "
+        "Python process and JVM"
+    )
     record("pit_join", report)
 
 

@@ -14,10 +14,11 @@ import os
 import platform
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _results import record
+
 from timetravel.config import load_config, load_config_dict
 from timetravel.contexts import select_contexts
 from timetravel.demo.population import write_population
@@ -48,11 +49,15 @@ def main() -> None:
             result = select_contexts(store, config.selection, run_time)
             timings.append(time.perf_counter() - started)
         report = {
-            "benchmark": "select_contexts", "date": datetime.now(timezone.utc).isoformat(),
-            "members": args.members, "population": result.population_size,
-            "sample": result.sample_size, "strata": len(result.strata),
+            "benchmark": "select_contexts",
+            "date": datetime.now(UTC).isoformat(),
+            "members": args.members,
+            "population": result.population_size,
+            "sample": result.sample_size,
+            "strata": len(result.strata),
             "population_export_s": round(export_s, 2),
-            "select_cold_s": round(timings[0], 2), "select_warm_with_panel_s": round(timings[1], 2),
+            "select_cold_s": round(timings[0], 2),
+            "select_warm_with_panel_s": round(timings[1], 2),
             "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         }
     record("select_contexts", report)

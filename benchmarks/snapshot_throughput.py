@@ -15,12 +15,19 @@ import argparse
 import os
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _results import record
-from timetravel.config import Allocation, SelectionSettings, SnapshotSettings, SourceSettings
-from timetravel.config import load_config, load_config_dict
+
+from timetravel.config import (
+    Allocation,
+    SelectionSettings,
+    SnapshotSettings,
+    SourceSettings,
+    load_config,
+    load_config_dict,
+)
 from timetravel.contexts import select_contexts
 from timetravel.demo.faults import FaultSettings
 from timetravel.demo.fleet import Fleet
@@ -45,21 +52,37 @@ def main() -> None:
     world_args = {"seed": 1, "members": members}
     with tempfile.TemporaryDirectory() as tmp:
         base = load_config(ROOT / "conf" / "local.yaml").model_dump(by_alias=True)
-        source = SourceSettings.model_validate({
-            "name": "member-profile", "schema": "plan string, tenure_days int",
-            "batch_size": args.batch_size, "concurrency": args.concurrency, "retries": 0,
-            "timeout_s": 30})
-        config = load_config_dict(base | {"warehouse": {"root": f"{tmp}/wh"}}).model_copy(update={
-            "selection": SelectionSettings(allocation=Allocation(sample_size=args.contexts)),
-            "snapshot": SnapshotSettings(fleet_file=f"{tmp}/fleet/fleet.json", sources=[source])})
+        source = SourceSettings.model_validate(
+            {
+                "name": "member-profile",
+                "schema": "plan string, tenure_days int",
+                "batch_size": args.batch_size,
+                "concurrency": args.concurrency,
+                "retries": 0,
+                "timeout_s": 30,
+            }
+        )
+        config = load_config_dict(base | {"warehouse": {"root": f"{tmp}/wh"}}).model_copy(
+            update={
+                "selection": SelectionSettings(allocation=Allocation(sample_size=args.contexts)),
+                "snapshot": SnapshotSettings(
+                    fleet_file=f"{tmp}/fleet/fleet.json", sources=[source]
+                ),
+            }
+        )
         spark = get_spark(config)
         spark.sparkContext.setLogLevel("ERROR")
         store = DeltaStore(spark, config)
         write_population(store, World(**world_args), RUN_TIME)  # type: ignore[arg-type]
         run = select_contexts(store, config.selection, RUN_TIME)
         faults = {"member-profile": FaultSettings(latency_ms=args.latency_ms)}
-        with Fleet.up(f"{tmp}/fleet", world=world_args, services=("member-profile",),
-                      faults=faults, clock_at=RUN_TIME):
+        with Fleet.up(
+            f"{tmp}/fleet",
+            world=world_args,
+            services=("member-profile",),
+            faults=faults,
+            clock_at=RUN_TIME,
+        ):
             last: list[Progress] = []
             started = time.perf_counter()
             result = snapshot_facts(store, config, run.run_id, on_progress=last.append)
@@ -69,12 +92,19 @@ def main() -> None:
     bound = args.concurrency * args.batch_size / (args.latency_ms / 1000)
     rate = fetched / fetch_s
     report = {
-        "benchmark": "snapshot_throughput", "date": datetime.now(timezone.utc).isoformat(),
-        "latency_ms": args.latency_ms, "concurrency": args.concurrency,
-        "batch_size": args.batch_size, "contexts": run.sample_size, "fetched": fetched,
-        "fetch_phase_s": round(fetch_s, 2), "job_total_s": round(total_s, 2),
-        "measured_contexts_per_s": round(rate, 1), "bound_contexts_per_s": round(bound, 1),
-        "ratio_to_bound": round(rate / bound, 3), "cores": os.cpu_count(),
+        "benchmark": "snapshot_throughput",
+        "date": datetime.now(UTC).isoformat(),
+        "latency_ms": args.latency_ms,
+        "concurrency": args.concurrency,
+        "batch_size": args.batch_size,
+        "contexts": run.sample_size,
+        "fetched": fetched,
+        "fetch_phase_s": round(fetch_s, 2),
+        "job_total_s": round(total_s, 2),
+        "measured_contexts_per_s": round(rate, 1),
+        "bound_contexts_per_s": round(bound, 1),
+        "ratio_to_bound": round(rate / bound, 3),
+        "cores": os.cpu_count(),
     }
     record("snapshot_throughput", report)
 

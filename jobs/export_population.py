@@ -16,7 +16,9 @@ from timetravel.store import DeltaStore
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--as-of", required=True, help="instant (UTC), e.g. 2026-06-01T00:00:00Z")
-    parser.add_argument("--conf", help="YAML profile (default: $TIMETRAVEL_CONF or conf/local.yaml)")
+    parser.add_argument(
+        "--conf", help="YAML profile (default: $TIMETRAVEL_CONF or conf/local.yaml)"
+    )
     args = parser.parse_args()
     config = load_config(args.conf)
     store = DeltaStore(get_spark(config), config)

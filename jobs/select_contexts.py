@@ -17,12 +17,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-time", required=True, help="logical run time (UTC)")
     parser.add_argument("--run-id", help="default: run-<run time>")
-    parser.add_argument("--conf", help="YAML profile (default: $TIMETRAVEL_CONF or conf/local.yaml)")
+    parser.add_argument(
+        "--conf", help="YAML profile (default: $TIMETRAVEL_CONF or conf/local.yaml)"
+    )
     args = parser.parse_args()
     config = load_config(args.conf)
     store = DeltaStore(get_spark(config), config)
-    print(selection_table(select_contexts(store, config.selection, args.run_time,
-                                          run_id=args.run_id)))
+    print(
+        selection_table(select_contexts(store, config.selection, args.run_time, run_id=args.run_id))
+    )
 
 
 if __name__ == "__main__":

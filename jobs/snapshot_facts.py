@@ -18,12 +18,15 @@ from timetravel.store import DeltaStore
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-id", required=True)
-    parser.add_argument("--conf", help="YAML profile (default: $TIMETRAVEL_CONF or conf/local.yaml)")
+    parser.add_argument(
+        "--conf", help="YAML profile (default: $TIMETRAVEL_CONF or conf/local.yaml)"
+    )
     args = parser.parse_args()
     config = load_config(args.conf)
     store = DeltaStore(get_spark(config), config)
-    result = snapshot_facts(store, config, args.run_id,
-                            on_progress=lambda p: print(progress_line(p), file=sys.stderr))
+    result = snapshot_facts(
+        store, config, args.run_id, on_progress=lambda p: print(progress_line(p), file=sys.stderr)
+    )
     print(snapshot_table(result))
     sys.exit(1 if result.status == "failed" else 0)
 

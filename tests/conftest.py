@@ -16,15 +16,22 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_BUCKET = "timetravel-test"
 # The longest modules first, so the two xdist workers finish together (`make test` runs
 # `-n 2 --dist loadfile --no-loadscope-reorder`: modules are handed out in collection order).
-LONGEST_FIRST = ("test_notebooks.py", "test_cluster.py", "test_snapshot.py", "test_truth.py",
-                 "test_cli.py", "test_contexts.py")
+LONGEST_FIRST = (
+    "test_notebooks.py",
+    "test_cluster.py",
+    "test_snapshot.py",
+    "test_truth.py",
+    "test_cli.py",
+    "test_contexts.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-    items.sort(key=rank)   # stable: the order within a module is kept
+
+    items.sort(key=rank)  # stable: the order within a module is kept
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +74,9 @@ def spark(test_config: Config):  # type: ignore[no-untyped-def]
 
 
 def _with_root(config: Config, root: str) -> Config:
-    return config.model_copy(update={"warehouse": config.warehouse.model_copy(update={"root": root})})
+    return config.model_copy(
+        update={"warehouse": config.warehouse.model_copy(update={"root": root})}
+    )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from timetravel.errors import AsOfError
 
 pytestmark = pytest.mark.spark
 
-D = "2026-01-01 "          # the day every hand-written instant is on
+D = "2026-01-01 "  # the day every hand-written instant is on
 LABELS = "context_id long, label_time timestamp, y string"
 SNAPS = "context_id long, snapshot_time timestamp, v long, x string"
 
@@ -31,11 +31,19 @@ def t(hhmmss: str) -> str:
 
 
 def test_at_or_before_with_exact_equality_and_missing_history(pit: PitRunner) -> None:
-    labels = [(1, t("00:30:00"), "before any"), (1, t("02:00:00"), "exactly at 02"),
-              (1, t("02:59:59"), "just before 03"), (1, t("05:00:00"), "after all"),
-              (3, t("05:00:00"), "no history")]
-    snaps = [(1, t("01:00:00"), 10, "a"), (1, t("02:00:00"), 20, "b"),
-             (1, t("03:00:00"), 30, "c"), (2, t("01:00:00"), 100, "z")]
+    labels = [
+        (1, t("00:30:00"), "before any"),
+        (1, t("02:00:00"), "exactly at 02"),
+        (1, t("02:59:59"), "just before 03"),
+        (1, t("05:00:00"), "after all"),
+        (3, t("05:00:00"), "no history"),
+    ]
+    snaps = [
+        (1, t("01:00:00"), 10, "a"),
+        (1, t("02:00:00"), 20, "b"),
+        (1, t("03:00:00"), 30, "c"),
+        (2, t("01:00:00"), 100, "z"),
+    ]
     got = pit.run(labels, LABELS, {"s": (snaps, SNAPS)})
     assert [(r["y"], r["s__v"], r["s__x"], r["s__snapshot_time"]) for r in got] == [
         ("after all", 30, "c", t("03:00:00")),
@@ -47,11 +55,17 @@ def test_at_or_before_with_exact_equality_and_missing_history(pit: PitRunner) ->
 
 
 def test_ties_on_snapshot_time_go_to_the_latest_written(pit: PitRunner) -> None:
-    snaps = [(1, t("03:00:00"), 31, "older write", t("09:00:00")),
-             (1, t("03:00:00"), 30, "newer write", t("10:00:00")),
-             (1, t("03:00:00"), 29, "oldest write", t("08:00:00"))]
-    got = pit.run([(1, t("04:00:00"), "l")], LABELS,
-                  {"s": (snaps, SNAPS + ", written_at timestamp")}, written_time="written_at")
+    snaps = [
+        (1, t("03:00:00"), 31, "older write", t("09:00:00")),
+        (1, t("03:00:00"), 30, "newer write", t("10:00:00")),
+        (1, t("03:00:00"), 29, "oldest write", t("08:00:00")),
+    ]
+    got = pit.run(
+        [(1, t("04:00:00"), "l")],
+        LABELS,
+        {"s": (snaps, SNAPS + ", written_at timestamp")},
+        written_time="written_at",
+    )
     assert [(r["s__v"], r["s__x"]) for r in got] == [(30, "newer write")]
     assert "s__written_at" not in got[0]
 
@@ -64,18 +78,25 @@ def test_ties_without_written_time_are_deterministic(pit: PitRunner) -> None:
 
 
 def test_staleness_boundary_is_inclusive(pit: PitRunner) -> None:
-    labels = [(1, t("04:00:00"), "exactly 1h after"), (1, t("04:00:00.000001"), "1h + 1us"),
-              (1, t("03:30:00"), "30 min after")]
+    labels = [
+        (1, t("04:00:00"), "exactly 1h after"),
+        (1, t("04:00:00.000001"), "1h + 1us"),
+        (1, t("03:30:00"), "30 min after"),
+    ]
     snaps = [(1, t("03:00:00"), 30, "c")]
     got = pit.run(labels, LABELS, {"s": (snaps, SNAPS)}, max_staleness=timedelta(hours=1))
     assert [(r["y"], r["s__v"]) for r in got] == [
-        ("1h + 1us", None), ("30 min after", 30), ("exactly 1h after", 30)]
+        ("1h + 1us", None),
+        ("30 min after", 30),
+        ("exactly 1h after", 30),
+    ]
 
 
 def test_a_stale_latest_snapshot_is_not_replaced_by_an_older_one(pit: PitRunner) -> None:
     snaps = [(1, t("01:00:00"), 10, "a"), (1, t("02:00:00"), 20, "b")]
-    got = pit.run([(1, t("05:00:00"), "l")], LABELS, {"s": (snaps, SNAPS)},
-                  max_staleness=timedelta(hours=2))
+    got = pit.run(
+        [(1, t("05:00:00"), "l")], LABELS, {"s": (snaps, SNAPS)}, max_staleness=timedelta(hours=2)
+    )
     assert [(r["s__v"], r["s__snapshot_time"]) for r in got] == [(None, None)]
 
 
@@ -88,45 +109,69 @@ def test_duplicate_labels_all_kept_with_their_columns(pit: PitRunner) -> None:
 
 
 def test_values_come_from_one_row_nulls_are_not_filled(pit: PitRunner) -> None:
-    snaps = [(2, t("01:00:00"), 100, "old x"), (2, t("02:00:00"), None, "new x"),
-             (2, t("03:00:00"), 300, None)]
+    snaps = [
+        (2, t("01:00:00"), 100, "old x"),
+        (2, t("02:00:00"), None, "new x"),
+        (2, t("03:00:00"), 300, None),
+    ]
     labels = [(2, t("02:30:00"), "mid"), (2, t("03:30:00"), "late")]
     got = pit.run(labels, LABELS, {"s": (snaps, SNAPS)})
     assert [(r["y"], r["s__v"], r["s__x"]) for r in got] == [
-        ("late", 300, None), ("mid", None, "new x")]
+        ("late", 300, None),
+        ("mid", None, "new x"),
+    ]
 
 
 def test_null_key_and_null_label_time_give_nulls(pit: PitRunner) -> None:
     labels = [(None, t("02:30:00"), "null key"), (1, None, "null time"), (1, t("02:30:00"), "ok")]
     snaps = [(1, t("02:00:00"), 20, "b"), (None, t("01:00:00"), 99, "null-key snapshot")]
     got = pit.run(labels, LABELS, {"s": (snaps, SNAPS)})
-    assert [(r["y"], r["s__v"]) for r in got] == [("null key", None), ("null time", None),
-                                                  ("ok", 20)]
+    assert [(r["y"], r["s__v"]) for r in got] == [
+        ("null key", None),
+        ("null time", None),
+        ("ok", 20),
+    ]
 
 
 def test_two_sources_with_different_staleness(pit: PitRunner) -> None:
     labels = [(1, t("12:00:00"), "noon")]
     a = [(1, t("10:00:00"), 1, "a")]
     b = [(1, t("06:00:00"), 2, "b")]
-    got = pit.run(labels, LABELS, {"a": (a, SNAPS), "b": (b, SNAPS)},
-                  max_staleness={"a": timedelta(hours=1), "b": timedelta(hours=6)})
-    assert [(r["a__v"], r["b__v"], r["b__snapshot_time"]) for r in got] == \
-        [(None, 2, t("06:00:00"))]
+    got = pit.run(
+        labels,
+        LABELS,
+        {"a": (a, SNAPS), "b": (b, SNAPS)},
+        max_staleness={"a": timedelta(hours=1), "b": timedelta(hours=6)},
+    )
+    assert [(r["a__v"], r["b__v"], r["b__snapshot_time"]) for r in got] == [
+        (None, 2, t("06:00:00"))
+    ]
 
 
 def test_empty_source_gives_nulls(pit: PitRunner) -> None:
     labels = [(1, t("12:00:00"), "l"), (2, t("12:00:00"), "m")]
-    got = pit.run(labels, LABELS, {"a": ([(1, t("10:00:00"), 1, "a")], SNAPS), "empty": ([], SNAPS)})
+    got = pit.run(
+        labels, LABELS, {"a": ([(1, t("10:00:00"), 1, "a")], SNAPS), "empty": ([], SNAPS)}
+    )
     assert [(r["y"], r["a__v"], r["empty__v"], r["empty__snapshot_time"]) for r in got] == [
-        ("l", 1, None, None), ("m", None, None, None)]
+        ("l", 1, None, None),
+        ("m", None, None, None),
+    ]
 
 
 def test_composite_keys(pit: PitRunner) -> None:
     labels_schema = "member long, device string, label_time timestamp, y string"
     snaps_schema = "member long, device string, snapshot_time timestamp, v long"
-    labels = [(1, "tv", t("05:00:00"), "1/tv"), (1, "web", t("05:00:00"), "1/web"),
-              (2, "tv", t("05:00:00"), "2/tv")]
-    snaps = [(1, "tv", t("01:00:00"), 11), (1, "web", t("02:00:00"), 12), (2, "web", t("03:00:00"), 22)]
+    labels = [
+        (1, "tv", t("05:00:00"), "1/tv"),
+        (1, "web", t("05:00:00"), "1/web"),
+        (2, "tv", t("05:00:00"), "2/tv"),
+    ]
+    snaps = [
+        (1, "tv", t("01:00:00"), 11),
+        (1, "web", t("02:00:00"), 12),
+        (2, "web", t("03:00:00"), 22),
+    ]
     got = pit.run(labels, labels_schema, {"s": (snaps, snaps_schema)}, entity=["member", "device"])
     assert [(r["y"], r["s__v"]) for r in got] == [("1/tv", 11), ("1/web", 12), ("2/tv", None)]
 
@@ -135,10 +180,16 @@ def test_bad_input_is_named(pit: PitRunner) -> None:
     with pytest.raises(AsOfError, match=r"labels lacks column\(s\) \['label_time'\]"):
         pit.run([(1, "x")], "context_id long, y string", {"s": ([], SNAPS)})
     with pytest.raises(AsOfError, match=r"column 'label_time' must be a timestamp; it is string"):
-        pit.run([(1, "2026-01-01", "y")], "context_id long, label_time string, y string",
-                {"s": ([], SNAPS)})
-    with pytest.raises(AsOfError, match=r"key column 'context_id' is bigint in the labels but "
-                                        r"string in source 's'"):
+        pit.run(
+            [(1, "2026-01-01", "y")],
+            "context_id long, label_time string, y string",
+            {"s": ([], SNAPS)},
+        )
+    with pytest.raises(
+        AsOfError,
+        match=r"key column 'context_id' is bigint in the labels but "
+        r"string in source 's'",
+    ):
         pit.run([], LABELS, {"s": ([], "context_id string, snapshot_time timestamp, v long")})
     with pytest.raises(AsOfError, match=r"max_staleness names unknown source\(s\) \['b'\]"):
         pit.run([], LABELS, {"s": ([], SNAPS)}, max_staleness={"b": timedelta(1)})
@@ -157,18 +208,30 @@ def test_randomized_against_brute_force(pit: PitRunner, seed: int) -> None:
         return None if rng.random() < 0.15 else value
 
     labels = [(rng.randrange(0, 6), instant(), f"l{i}") for i in range(60)]
-    labels += labels[:5]                                            # duplicates
+    labels += labels[:5]  # duplicates
     sources = {}
     for name in ("a", "b"):
         # Distinct written times: the reference must have one right answer per tie.
         written = rng.sample(range(600), 40)
-        sources[name] = [(rng.randrange(0, 5), instant(), maybe(rng.randrange(100)),
-                          maybe(rng.choice("pqrs")), t(f"{10 + w // 60}:{w % 60:02d}:00"))
-                         for w in written[:rng.randrange(0, 40)]]
+        sources[name] = [
+            (
+                rng.randrange(0, 5),
+                instant(),
+                maybe(rng.randrange(100)),
+                maybe(rng.choice("pqrs")),
+                t(f"{10 + w // 60}:{w % 60:02d}:00"),
+            )
+            for w in written[: rng.randrange(0, 40)]
+        ]
     schema = SNAPS + ", written_at timestamp"
     staleness = {"a": timedelta(minutes=rng.choice([0, 15, 45, 120])), "b": timedelta(hours=3)}
-    got = pit.run(labels, LABELS, {n: (rows, schema) for n, rows in sources.items()},
-                  written_time="written_at", max_staleness=staleness)
+    got = pit.run(
+        labels,
+        LABELS,
+        {n: (rows, schema) for n, rows in sources.items()},
+        written_time="written_at",
+        max_staleness=staleness,
+    )
     expected = sorted(_brute_force(labels, sources, staleness), key=sort_key)
     assert got == expected
 

@@ -25,8 +25,9 @@ def test_config_command_prints_validated_profile(tmp_path: Path) -> None:
     assert yaml.safe_load(result.output)["warehouse"]["root"] == "/srv/wh"
 
 
-def test_bad_config_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     conf = tmp_path / "p.yaml"
     conf.write_text("spark: {shuffle_partitions: many}\n")
     monkeypatch.setattr("sys.argv", ["timetravel", "--conf", str(conf), "config"])
@@ -40,7 +41,9 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Monkey
 
 @pytest.mark.spark
 def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    demo = local_config.demo.model_copy(update={"members": 300, "state_dir": str(tmp_path / "fleet")})
+    demo = local_config.demo.model_copy(
+        update={"members": 300, "state_dir": str(tmp_path / "fleet")}
+    )
     conf = tmp_path / "demo.yaml"
     conf.write_text(yaml.safe_dump(local_config.model_copy(update={"demo": demo}).model_dump()))
     result = runner.invoke(app, ["--conf", str(conf), "demo", "run"])
@@ -62,8 +65,9 @@ def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> Non
     assert not (tmp_path / "fleet" / "fleet.json").exists()
 
 
-def test_demo_down_without_fleet_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_down_without_fleet_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     conf = tmp_path / "p.yaml"
     conf.write_text(f"demo: {{state_dir: {tmp_path / 'nofleet'}}}\n")
     monkeypatch.setattr("sys.argv", ["timetravel", "--conf", str(conf), "demo", "down"])

@@ -12,7 +12,13 @@ import pytest
 import yaml
 
 from tests.utils.standalone import StandaloneCluster, spark_home
-from timetravel.config import Allocation, Config, SelectionSettings, SnapshotSettings, SourceSettings
+from timetravel.config import (
+    Allocation,
+    Config,
+    SelectionSettings,
+    SnapshotSettings,
+    SourceSettings,
+)
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
@@ -28,26 +34,47 @@ WORLD = {"seed": 3, "members": 300}
 
 
 def submit(cluster: StandaloneCluster, conf: Path, job: str, *args: str) -> str:
-    cmd = [str(spark_home() / "bin" / "spark-submit"), "--master", cluster.master_url,
-           "--conf", f"spark.pyspark.python={sys.executable}",
-           "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.host=127.0.0.1",
-           *spark_submit_args(Config().spark.jars_dir), str(ROOT / "jobs" / job),
-           "--conf", str(conf), *args]
+    cmd = [
+        str(spark_home() / "bin" / "spark-submit"),
+        "--master",
+        cluster.master_url,
+        "--conf",
+        f"spark.pyspark.python={sys.executable}",
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.driver.host=127.0.0.1",
+        *spark_submit_args(Config().spark.jars_dir),
+        str(ROOT / "jobs" / job),
+        "--conf",
+        str(conf),
+        *args,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SPARK_LOCAL_IP": "127.0.0.1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done.stdout
 
 
-def test_select_and_snapshot_jobs_on_a_standalone_cluster(spark, local_config: Config,  # type: ignore[no-untyped-def]
-                                                          tmp_path: Path) -> None:
+def test_select_and_snapshot_jobs_on_a_standalone_cluster(
+    spark,
+    local_config: Config,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     with Fleet.up(tmp_path / "fleet", world=WORLD, services=("ratings",), clock_at=T1) as fleet:
-        config = local_config.model_copy(update={
-            "selection": SelectionSettings(allocation=Allocation(sample_size=50), seed=1),
-            "snapshot": SnapshotSettings(
-                fleet_file=str(fleet.state_dir / "fleet.json"),
-                sources=[SourceSettings.model_validate({"name": "ratings", "schema": "thumbs_up int",
-                                                        "batch_size": 10})])})
+        config = local_config.model_copy(
+            update={
+                "selection": SelectionSettings(allocation=Allocation(sample_size=50), seed=1),
+                "snapshot": SnapshotSettings(
+                    fleet_file=str(fleet.state_dir / "fleet.json"),
+                    sources=[
+                        SourceSettings.model_validate(
+                            {"name": "ratings", "schema": "thumbs_up int", "batch_size": 10}
+                        )
+                    ],
+                ),
+            }
+        )
         store = DeltaStore(spark, config)
         write_population(store, World(**WORLD), T1)
         conf = tmp_path / "conf.yaml"

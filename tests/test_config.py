@@ -78,15 +78,20 @@ def test_bad_type_names_key_and_value(tmp_path: Path) -> None:
 
 
 def test_out_of_range_value(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"spark\.shuffle_partitions: .*greater than or equal to 1"):
+    with pytest.raises(
+        ConfigError, match=r"spark\.shuffle_partitions: .*greater than or equal to 1"
+    ):
         load_config(write(tmp_path, "spark:\n  shuffle_partitions: 0\n"))
 
 
-@pytest.mark.parametrize(("root", "expected"), [
-    ("s3://bucket/wh", "use the s3a:// scheme"),
-    ("ftp://host/wh", "unsupported scheme 'ftp'"),
-    ("s3a:///no-bucket", "s3a URI needs a bucket"),
-])
+@pytest.mark.parametrize(
+    ("root", "expected"),
+    [
+        ("s3://bucket/wh", "use the s3a:// scheme"),
+        ("ftp://host/wh", "unsupported scheme 'ftp'"),
+        ("s3a:///no-bucket", "s3a URI needs a bucket"),
+    ],
+)
 def test_bad_warehouse_uri(root: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config_dict({"warehouse": {"root": root}, "s3": {}})

@@ -28,8 +28,9 @@ def test_sparks_own_jars_win(jars_dir: Path) -> None:
     assert cached.isdisjoint(spark_names), cached & spark_names
 
 
-def test_second_fetch_needs_no_maven(jars_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                     tmp_path: Path) -> None:
+def test_second_fetch_needs_no_maven(
+    jars_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no mvn, no network tool at all
     assert fetch_jars(jars_dir, quiet=True) == cached_jars(jars_dir)
 
@@ -50,10 +51,13 @@ def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monk
         fetch_jars(tmp_path / "empty", quiet=True)
 
 
-@pytest.mark.parametrize(("jar", "name"), [
-    ("hadoop-client-api-3.4.2.jar", "hadoop-client-api"),
-    ("delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_4.2_2.13"),
-    ("wildfly-openssl-2.2.5.Final.jar", "wildfly-openssl"),
-])
+@pytest.mark.parametrize(
+    ("jar", "name"),
+    [
+        ("hadoop-client-api-3.4.2.jar", "hadoop-client-api"),
+        ("delta-spark_4.2_2.13-4.4.0.jar", "delta-spark_4.2_2.13"),
+        ("wildfly-openssl-2.2.5.Final.jar", "wildfly-openssl"),
+    ],
+)
 def test_artifact_name(jar: str, name: str) -> None:
     assert _artifact_name(jar) == name

@@ -41,11 +41,16 @@ def write_all_formats(config: Config, base: str) -> None:
 
 
 def test_every_format_is_read_on_s3_with_the_profiles_endpoint(
-        s3_server: MotoServer, s3_config: Config) -> None:
+    s3_server: MotoServer, s3_config: Config
+) -> None:
     base = f"{s3_config.warehouse.root}/labels"
     write_all_formats(s3_config, base)
-    for name, fmt in (("labels.csv", "csv"), ("labels.parquet", "parquet"),
-                      ("folder", "parquet"), ("delta", "delta")):
+    for name, fmt in (
+        ("labels.csv", "csv"),
+        ("labels.parquet", "parquet"),
+        ("folder", "parquet"),
+        ("delta", "delta"),
+    ):
         for scheme in ("s3a", "s3"):
             uri = f"{base}/{name}".replace("s3a://", f"{scheme}://")
             location = resolve_labels(s3_config, uri, roots=[base])
@@ -61,13 +66,19 @@ def test_every_format_is_read_on_s3_with_the_profiles_endpoint(
 
 def test_s3_keys_are_normalised_and_compared_by_component(s3_config: Config) -> None:
     root = f"s3a://{TEST_BUCKET}/labels"
-    refused = [f"{root}/../secret.csv", f"{root}/%2e%2e/secret.csv", f"{root}-other/x.csv",
-               f"s3a://other-bucket/labels/x.csv", f"{root}/a/%2E%2E/%2e%2e/secret.csv"]
+    refused = [
+        f"{root}/../secret.csv",
+        f"{root}/%2e%2e/secret.csv",
+        f"{root}-other/x.csv",
+        "s3a://other-bucket/labels/x.csv",
+        f"{root}/a/%2E%2E/%2e%2e/secret.csv",
+    ]
     for uri in refused:
         with pytest.raises(LabelError, match="not under any allowed root"):
             resolve_labels(s3_config, uri, roots=[root], fmt="csv")
-    inside = resolve_labels(s3_config, f"s3://{TEST_BUCKET}/labels/a/../b/./x.csv",
-                            roots=[root], fmt="csv")
+    inside = resolve_labels(
+        s3_config, f"s3://{TEST_BUCKET}/labels/a/../b/./x.csv", roots=[root], fmt="csv"
+    )
     assert inside.uri == f"{root}/b/x.csv"
     for uri in (f"{root}/*.csv", f"{root}/{{a,b}}.csv", f"{root}/x.csv?versionId=1"):
         with pytest.raises(LabelError, match="glob|query"):
@@ -80,11 +91,13 @@ def test_local_locations_are_canonical(local_config: Config, tmp_path: Path) -> 
     (root / "x.csv").write_text(LABELS.to_csv(index=False))
     (tmp_path / "secret.csv").write_text(LABELS.to_csv(index=False))
     os.symlink(tmp_path / "secret.csv", root / "link.csv")
-    os.symlink(root / "x.csv", root / "alias.csv")            # a link that stays inside
-    assert resolve_labels(local_config, f"file://{root}/%78.csv", roots=[str(root)]).uri == \
-        str(root / "x.csv")
-    assert resolve_labels(local_config, str(root / "alias.csv"), roots=[str(root)]).uri == \
-        str(root / "x.csv")
+    os.symlink(root / "x.csv", root / "alias.csv")  # a link that stays inside
+    assert resolve_labels(local_config, f"file://{root}/%78.csv", roots=[str(root)]).uri == str(
+        root / "x.csv"
+    )
+    assert resolve_labels(local_config, str(root / "alias.csv"), roots=[str(root)]).uri == str(
+        root / "x.csv"
+    )
     for uri in (f"{root}/link.csv", f"file://{root}/%2e%2e/secret.csv", f"{root}/../secret.csv"):
         with pytest.raises(LabelError, match="not under any allowed root"):
             resolve_labels(local_config, uri, roots=[str(root)])

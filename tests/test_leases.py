@@ -48,7 +48,7 @@ def race(config: Config, *, ttl_s: float = 60.0) -> list[Lease]:
 def stale_lease(config: Config) -> None:
     """A lease whose holder died long ago (never released, expired)."""
     dead = Lease(config, "snapshot", holder="dead", ttl_s=0.05).acquire()
-    dead._stop.set()                        # the holder "dies": no renewal, no release
+    dead._stop.set()  # the holder "dies": no renewal, no release
     time.sleep(0.1)
 
 
@@ -61,8 +61,9 @@ def test_exactly_one_contender_wins_a_fresh_lease(warehouse_config: Config, roun
 
 
 @pytest.mark.parametrize("rounds", [5])
-def test_exactly_one_contender_takes_over_a_stale_lease(warehouse_config: Config,
-                                                        rounds: int) -> None:
+def test_exactly_one_contender_takes_over_a_stale_lease(
+    warehouse_config: Config, rounds: int
+) -> None:
     for _ in range(rounds):
         stale_lease(warehouse_config)
         winners = race(warehouse_config)
@@ -72,13 +73,13 @@ def test_exactly_one_contender_takes_over_a_stale_lease(warehouse_config: Config
 
 def test_a_holder_that_was_taken_over_cannot_renew_or_release(warehouse_config: Config) -> None:
     slow = Lease(warehouse_config, "snapshot", holder="slow", ttl_s=0.05).acquire()
-    slow._stop.set()                           # stops renewing: its lease goes stale
+    slow._stop.set()  # stops renewing: its lease goes stale
     time.sleep(0.1)
     with Lease(warehouse_config, "snapshot", holder="next", ttl_s=60) as taker:
-        assert slow.renew() is False           # a blind put would steal it back
+        assert slow.renew() is False  # a blind put would steal it back
         with pytest.raises(LeaseLostError, match="taken over by another writer"):
             slow.ensure_held()
-        slow.release()                         # must not delete the new holder's lease
+        slow.release()  # must not delete the new holder's lease
         with pytest.raises(LeaseHeldError, match="holder 'next'"):
             Lease(warehouse_config, "snapshot", holder="third").acquire()
         taker.ensure_held()

@@ -18,12 +18,24 @@ def test_researcher_walkthrough_executes(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setenv("TT_NOTEBOOK_DIR", str(tmp_path))
     notebook = nbformat.read(ROOT / "notebooks" / "01_researcher_walkthrough.ipynb", as_version=4)
-    notebook = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                              resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    notebook = NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
+    ).execute()
     nbformat.write(notebook, tmp_path / "executed.ipynb")
-    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                      for o in cell.get("outputs", []))
+    outputs = "".join(
+        o.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+    )
     assert "rebuilt identically" in outputs and "offline-vs-later gap" in outputs
-    assert any("image/png" in o.get("data", {}) for cell in notebook.cells
-               if cell.cell_type == "code" for o in cell.get("outputs", []))
+    assert any(
+        "image/png" in o.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+    )
     assert os.listdir(tmp_path / "training_sets" / "comedy_7d")

@@ -40,8 +40,9 @@ def test_minimum_per_stratum() -> None:
 
 
 def test_explicit_targets_and_fractions() -> None:
-    allocation = Allocation(method="explicit", targets={"a": 7}, fractions={"b": 0.25},
-                            min_per_stratum=2)
+    allocation = Allocation(
+        method="explicit", targets={"a": 7}, fractions={"b": 0.25}, min_per_stratum=2
+    )
     result = allocate({"a": 100, "b": 10, "c": 50}, allocation)
     # b: 0.25 * 10 = 2.5 -> rounds half up to 3; c unlisted -> the minimum 2
     assert sizes_of(result) == {"a": 7, "b": 3, "c": 2}
@@ -56,8 +57,10 @@ def test_explicit_target_larger_than_stratum_takes_all_and_warns() -> None:
 
 def test_named_empty_stratum_warns() -> None:
     result = allocate({"a": 5}, Allocation(method="explicit", targets={"a": 1, "ghost": 3}))
-    assert result.warnings == ["stratum 'ghost' named in the allocation is empty in this "
-                               "population: nothing to sample there"]
+    assert result.warnings == [
+        "stratum 'ghost' named in the allocation is empty in this "
+        "population: nothing to sample there"
+    ]
 
 
 def test_empty_population_is_an_error() -> None:
@@ -70,11 +73,14 @@ def test_probability_is_sample_over_population() -> None:
     assert plan.probability == 0.25
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"method": "equal"}, "method 'equal' needs sample_size"),
-    ({"method": "explicit"}, "needs targets or fractions"),
-    ({"method": "explicit", "fractions": {"a": 1.5}}, "fractions must be in"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "equal"}, "method 'equal' needs sample_size"),
+        ({"method": "explicit"}, "needs targets or fractions"),
+        ({"method": "explicit", "fractions": {"a": 1.5}}, "fractions must be in"),
+    ],
+)
 def test_invalid_allocation(kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match=message):
         Allocation(**kwargs)

@@ -25,8 +25,12 @@ def test_settings_without_s3() -> None:
 
 
 def test_s3a_settings_include_checksum_compatibility() -> None:
-    config = load_config_dict({"warehouse": {"root": "s3a://b/p"},
-                               "s3": {"endpoint": "http://127.0.0.1:9000", "region": "eu-west-1"}})
+    config = load_config_dict(
+        {
+            "warehouse": {"root": "s3a://b/p"},
+            "s3": {"endpoint": "http://127.0.0.1:9000", "region": "eu-west-1"},
+        }
+    )
     settings = spark_settings(config, with_jars=False)
     prefix = "spark.hadoop.fs.s3a."
     assert settings[prefix + "endpoint"] == "http://127.0.0.1:9000"
@@ -56,18 +60,25 @@ def test_spark_submit_command_line_wins(test_config: Config, tmp_path: Path) -> 
     import pyspark
 
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    cmd = [str(submit), "--master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3",
-           *spark_submit_args(test_config.spark.jars_dir),
-           str(ROOT / "tests" / "utils" / "print_spark_conf.py"), str(ROOT / "conf" / "local.yaml")]
+    cmd = [
+        str(submit),
+        "--master",
+        "local[1]",
+        "--conf",
+        "spark.sql.shuffle.partitions=3",
+        *spark_submit_args(test_config.spark.jars_dir),
+        str(ROOT / "tests" / "utils" / "print_spark_conf.py"),
+        str(ROOT / "conf" / "local.yaml"),
+    ]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
-    lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
-    result = json.loads(lines[0][len("RESULT "):])
+    result = json.loads(lines[0][len("RESULT ") :])
     assert result == {
-        "spark.master": "local[1]",                 # command line, not the profile's local[*]
-        "spark.sql.shuffle.partitions": "3",        # command line, not the profile's 8
-        "spark.sql.session.timeZone": "UTC",        # ours, filled in
+        "spark.master": "local[1]",  # command line, not the profile's local[*]
+        "spark.sql.shuffle.partitions": "3",  # command line, not the profile's 8
+        "spark.sql.session.timeZone": "UTC",  # ours, filled in
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "submitted": True,
         "delta_rows": 3,

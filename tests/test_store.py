@@ -26,10 +26,18 @@ def store(spark, warehouse_config: Config) -> DeltaStore:  # type: ignore[no-unt
 def two_runs(spark, store: DeltaStore) -> DeltaStore:  # type: ignore[no-untyped-def]
     """'ratings': v0 = create (empty), v1 = run-a, v2 = run-b."""
     store.create("facts/ratings", ratings(spark).schema)
-    assert store.append("facts/ratings", ratings(spark, *FIRST), user_metadata="run-a",
-                        txn=Txn("run-a", 0)) == 1
-    assert store.append("facts/ratings", ratings(spark, *SECOND), user_metadata="run-b",
-                        txn=Txn("run-b", 0)) == 2
+    assert (
+        store.append(
+            "facts/ratings", ratings(spark, *FIRST), user_metadata="run-a", txn=Txn("run-a", 0)
+        )
+        == 1
+    )
+    assert (
+        store.append(
+            "facts/ratings", ratings(spark, *SECOND), user_metadata="run-b", txn=Txn("run-b", 0)
+        )
+        == 2
+    )
     return store
 
 
@@ -44,8 +52,9 @@ def test_timestamp_as_of_uses_commit_times(two_runs: DeltaStore) -> None:
     commits = {c.version: c for c in two_runs.history("facts/ratings")}
     at_v1 = commits[1].timestamp
     assert sorted_rows(two_runs.read("facts/ratings", timestamp=at_v1)) == sorted(FIRST)
-    assert sorted_rows(two_runs.read("facts/ratings", timestamp=commits[2].timestamp)) == \
-        sorted(FIRST + SECOND)
+    assert sorted_rows(two_runs.read("facts/ratings", timestamp=commits[2].timestamp)) == sorted(
+        FIRST + SECOND
+    )
     # ISO strings with an offset are the same instant.
     as_text = at_v1.astimezone().isoformat()
     assert sorted_rows(two_runs.read("facts/ratings", timestamp=as_text)) == sorted(FIRST)
@@ -53,15 +62,19 @@ def test_timestamp_as_of_uses_commit_times(two_runs: DeltaStore) -> None:
 
 def test_history_shows_user_metadata(two_runs: DeltaStore) -> None:
     history = two_runs.history("facts/ratings")
-    assert [(c.version, c.user_metadata) for c in history] == \
-        [(2, "run-b"), (1, "run-a"), (0, None)]
+    assert [(c.version, c.user_metadata) for c in history] == [
+        (2, "run-b"),
+        (1, "run-a"),
+        (0, None),
+    ]
     assert history[0].timestamp >= history[1].timestamp >= history[2].timestamp
     assert history[0].timestamp.tzinfo is not None
 
 
 def test_idempotent_rewrite_commits_nothing(spark, two_runs: DeltaStore) -> None:  # type: ignore[no-untyped-def]
-    replay = two_runs.append("facts/ratings", ratings(spark, *FIRST), user_metadata="run-a",
-                             txn=Txn("run-a", 0))
+    replay = two_runs.append(
+        "facts/ratings", ratings(spark, *FIRST), user_metadata="run-a", txn=Txn("run-a", 0)
+    )
     assert replay is None
     assert two_runs.latest_version("facts/ratings") == 2
     assert two_runs.read("facts/ratings").count() == len(FIRST + SECOND)
@@ -105,15 +118,13 @@ def test_unknown_partition_column(spark, store: DeltaStore) -> None:  # type: ig
         store.create("x", ratings(spark).schema, partition_by=["day"])
 
 
-def test_long_retention_is_what_keeps_old_versions_readable(
-        spark, local_config: Config) -> None:  # type: ignore[no-untyped-def]
+def test_long_retention_is_what_keeps_old_versions_readable(spark, local_config: Config) -> None:  # type: ignore[no-untyped-def]
     """Delta 4.1+ refuses time travel past deletedFileRetentionDuration even without VACUUM.
 
     A control table with a zero retention shows the refusal is real; ours (3650 days) reads
     the same version fine.
     """
-    tables = local_config.tables.model_copy(
-        update={"deleted_file_retention": "interval 0 hours"})
+    tables = local_config.tables.model_copy(update={"deleted_file_retention": "interval 0 hours"})
     short = DeltaStore(spark, local_config.model_copy(update={"tables": tables}))
     ours = DeltaStore(spark, local_config)
     for store, name in ((short, "short"), (ours, "long")):

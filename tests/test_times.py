@@ -1,13 +1,13 @@
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from timetravel.times import format_spark_timestamp, from_micros, to_utc
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_naive_datetime_is_utc() -> None:
@@ -19,12 +19,15 @@ def test_aware_datetime_is_converted() -> None:
     assert to_utc(datetime(2026, 3, 1, 12, tzinfo=plus2)) == datetime(2026, 3, 1, 10, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-03-01T12:00:00Z", datetime(2026, 3, 1, 12, tzinfo=UTC)),
-    ("2026-03-01 12:00:00", datetime(2026, 3, 1, 12, tzinfo=UTC)),
-    ("2026-03-01T12:00:00-05:00", datetime(2026, 3, 1, 17, tzinfo=UTC)),
-    ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01T12:00:00Z", datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("2026-03-01 12:00:00", datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("2026-03-01T12:00:00-05:00", datetime(2026, 3, 1, 17, tzinfo=UTC)),
+        ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+    ],
+)
 def test_iso_strings(text: str, expected: datetime) -> None:
     assert to_utc(text) == expected
 
@@ -48,9 +51,12 @@ def test_from_micros_is_exact() -> None:
 
 def test_naive_is_utc_under_non_utc_tz() -> None:
     # A fresh interpreter so TZ takes effect for the whole process, not just after tzset().
-    code = ("from datetime import datetime; from timetravel.times import to_utc; "
-            "print(to_utc(datetime(2026, 7, 1, 12)).isoformat(), to_utc('2026-07-01 12:00').hour)")
+    code = (
+        "from datetime import datetime; from timetravel.times import to_utc; "
+        "print(to_utc(datetime(2026, 7, 1, 12)).isoformat(), to_utc('2026-07-01 12:00').hour)"
+    )
     env = {**os.environ, "TZ": "America/Los_Angeles"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["2026-07-01T12:00:00+00:00", "12"]

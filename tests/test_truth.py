@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from timetravel import TimeTravel
 from timetravel.config import Allocation, Config, Panel, SelectionSettings, load_config
 from timetravel.contexts import select_contexts
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
-from timetravel.facade import TimeTravel
 from timetravel.snapshot import snapshot_facts
 from timetravel.store import DeltaStore
 from timetravel.times import to_utc
@@ -30,18 +30,24 @@ RUN_TIMES = [to_utc("2026-03-01T06:00:00Z") + timedelta(days=4 * i) for i in ran
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, test_config: Config, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[tuple[TimeTravel, Fleet, list[str]]]:  # type: ignore[no-untyped-def]
+def pipeline(
+    spark, test_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TimeTravel, Fleet, list[str]]]:  # type: ignore[no-untyped-def]
     """Three scheduled runs of select + snapshot of all four demo sources."""
     local = load_config(ROOT / "conf" / "local.yaml")
     root = tmp_path_factory.mktemp("truth")
     with Fleet.up(root / "fleet", world=WORLD, clock_at=RUN_TIMES[0].isoformat()) as fleet:
-        config = test_config.model_copy(update={
-            "warehouse": test_config.warehouse.model_copy(update={"root": str(root / "wh")}),
-            "selection": SelectionSettings(allocation=Allocation(sample_size=80), seed=9,
-                                           panel=Panel(fraction=0.5)),
-            "snapshot": local.snapshot.model_copy(update={
-                "fleet_file": str(fleet.state_dir / "fleet.json")})})
+        config = test_config.model_copy(
+            update={
+                "warehouse": test_config.warehouse.model_copy(update={"root": str(root / "wh")}),
+                "selection": SelectionSettings(
+                    allocation=Allocation(sample_size=80), seed=9, panel=Panel(fraction=0.5)
+                ),
+                "snapshot": local.snapshot.model_copy(
+                    update={"fleet_file": str(fleet.state_dir / "fleet.json")}
+                ),
+            }
+        )
         store = DeltaStore(spark, config)
         world = World(**WORLD)  # type: ignore[arg-type]
         runs = []
@@ -70,8 +76,9 @@ def random_labels(count: int, seed: int) -> list[dict[str, object]]:
 def test_every_feature_equals_the_encoders_on_the_true_state(pipeline, engine: str) -> None:  # type: ignore[no-untyped-def]
     tt, _, runs = pipeline
     world = World(**WORLD)  # type: ignore[arg-type]
-    result = tt.training_set(random_labels(250, seed=1), engine=engine,
-                             max_staleness=timedelta(days=6))
+    result = tt.training_set(
+        random_labels(250, seed=1), engine=engine, max_staleness=timedelta(days=6)
+    )
     names = [f.name for f in result.manifest.features]
     assert len(names) == 25 and result.manifest.rows == 250 + 43
     covered = 0
@@ -92,24 +99,42 @@ def test_every_feature_equals_the_encoders_on_the_true_state(pipeline, engine: s
         expected = tt.online_features(truth, t, features=names)
         assert {n: row[n] for n in names} == expected, (row["member_id"], t)
         covered += truth["viewing-history"] is not None
-    assert covered > 40   # enough labels actually hit a snapshot to make this meaningful
+    assert covered > 40  # enough labels actually hit a snapshot to make this meaningful
 
 
 def test_online_values_from_live_services_equal_the_training_set(pipeline) -> None:  # type: ignore[no-untyped-def]
     tt, fleet, runs = pipeline
     at = RUN_TIMES[-1]
-    fleet.clock.set(at)           # the services answer as they did for the last run
-    members = sorted({r["member_id"] for r in tt.store.read("context_sets").where(
-        f"run_id = '{runs[-1]}'").select("member_id").collect()})
+    fleet.clock.set(at)  # the services answer as they did for the last run
+    members = sorted(
+        {
+            r["member_id"]
+            for r in tt.store.read("context_sets")
+            .where(f"run_id = '{runs[-1]}'")
+            .select("member_id")
+            .collect()
+        }
+    )
     members = random.Random(3).sample(members, 25)
-    offline = {r["member_id"]: r for r in tt.training_set(
-        [{"member_id": m, "label_time": at} for m in members], engine="duckdb"
-    ).to_arrow().to_pylist()}
+    offline = {
+        r["member_id"]: r
+        for r in tt.training_set(
+            [{"member_id": m, "label_time": at} for m in members], engine="duckdb"
+        )
+        .to_arrow()
+        .to_pylist()
+    }
     names = [f["name"] for f in tt.features()]
     with httpx.Client(timeout=10) as client:
-        live = {s: {r["member_id"]: r for r in client.post(
-            f"{url}/v1/members/batch", json={"member_ids": members}).json()["results"]}
-            for s, url in fleet.urls.items()}
+        live = {
+            s: {
+                r["member_id"]: r
+                for r in client.post(
+                    f"{url}/v1/members/batch", json={"member_ids": members}
+                ).json()["results"]
+            }
+            for s, url in fleet.urls.items()
+        }
     for member in members:
         online = tt.online_features({s: live[s].get(member) for s in live}, at)
         assert online == {n: offline[member][n] for n in names}, member

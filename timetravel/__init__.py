@@ -1,6 +1,7 @@
 """timetravel: point-in-time snapshots of online facts and leakage-free training sets.
 
-The public surface is small on purpose; import submodules for the rest:
+The public surface is small on purpose: :class:`TimeTravel` (features, runs, training sets,
+lookups, rebuilds), the config and the errors. Import submodules for the rest:
 
 - :mod:`timetravel.config` — profiles (``load_config``)
 - :mod:`timetravel.spark` — the SparkSession factory (``get_spark``)
@@ -13,10 +14,16 @@ The public surface is small on purpose; import submodules for the rest:
 - :mod:`timetravel.errors` — the error hierarchy
 """
 
+from typing import TYPE_CHECKING, Any
+
 from timetravel.config import Config, load_config
 from timetravel.errors import ConfigError, SetupError, StoreError, TimeTravelError
 
+if TYPE_CHECKING:
+    from timetravel.facade import TimeTravel
+
 __all__ = [
+    "TimeTravel",
     "Config",
     "load_config",
     "TimeTravelError",
@@ -27,3 +34,13 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # TimeTravel pulls in Arrow, DuckDB and delta-rs: loaded on first use, so that
+    # `import timetravel` (the CLI's start, a spark-submit job) stays light.
+    if name == "TimeTravel":
+        from timetravel.facade import TimeTravel
+
+        return TimeTravel
+    raise AttributeError(f"module 'timetravel' has no attribute {name!r}")

@@ -39,17 +39,24 @@ Staleness = timedelta | Mapping[str, timedelta] | None
 _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
 
 
-def feature_columns(source: "DataFrame", *, entity: Sequence[str], snapshot_time: str,
-                    written_time: str | None) -> list[str]:
+def feature_columns(
+    source: DataFrame, *, entity: Sequence[str], snapshot_time: str, written_time: str | None
+) -> list[str]:
     """The columns of ``source`` that become features (all but key and time columns)."""
     skip = {*entity, snapshot_time, *([written_time] if written_time else [])}
     return [c for c in source.columns if c not in skip]
 
 
-def point_in_time_join(labels: "DataFrame", sources: Mapping[str, "DataFrame"], *,
-                       entity: str | Sequence[str] = "context_id", label_time: str = "label_time",
-                       snapshot_time: str = "snapshot_time", written_time: str | None = None,
-                       max_staleness: Staleness = None) -> "DataFrame":
+def point_in_time_join(
+    labels: DataFrame,
+    sources: Mapping[str, DataFrame],
+    *,
+    entity: str | Sequence[str] = "context_id",
+    label_time: str = "label_time",
+    snapshot_time: str = "snapshot_time",
+    written_time: str | None = None,
+    max_staleness: Staleness = None,
+) -> DataFrame:
     """Join each label row with every source's latest snapshot at or before its time.
 
     Output: the label columns, then per source ``N`` and feature column ``c`` a column
@@ -66,48 +73,81 @@ def point_in_time_join(labels: "DataFrame", sources: Mapping[str, "DataFrame"], 
     _validate(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
     staleness = _staleness_by_source(sources, max_staleness)
     label_cols = labels.columns
-    features = {name: feature_columns(frame, entity=keys, snapshot_time=snapshot_time,
-                                      written_time=written_time)
-                for name, frame in sources.items()}
+    features = {
+        name: feature_columns(
+            frame, entity=keys, snapshot_time=snapshot_time, written_time=written_time
+        )
+        for name, frame in sources.items()
+    }
 
     label_struct = F.struct(*(F.col(c) for c in label_cols))
-    parts = [labels.select(*(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
-                           _micros(label_time).alias("_t"),
-                           F.lit(_KIND_LABEL).alias("_kind"), label_struct.alias("_label"),
-                           *(F.lit(None).alias(f"_w{i}") for i in range(len(sources))),
-                           *(F.lit(None).alias(f"_s{i}") for i in range(len(sources))))]
+    parts = [
+        labels.select(
+            *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
+            _micros(label_time).alias("_t"),
+            F.lit(_KIND_LABEL).alias("_kind"),
+            label_struct.alias("_label"),
+            *(F.lit(None).alias(f"_w{i}") for i in range(len(sources))),
+            *(F.lit(None).alias(f"_s{i}") for i in range(len(sources))),
+        )
+    ]
     for index, (name, frame) in enumerate(sources.items()):
-        snap = F.struct(*(F.col(c) for c in features[name]),
-                        F.col(snapshot_time).alias("_snapshot_time"))
+        snap = F.struct(
+            *(F.col(c) for c in features[name]), F.col(snapshot_time).alias("_snapshot_time")
+        )
         ties = tie_break_columns(frame, features[name], written_time)
-        order = F.struct(*(_micros(written_time) if c == written_time else F.col(c)
-                           for c in ties)) if ties else F.lit(0)
+        order = (
+            F.struct(*(_micros(written_time) if c == written_time else F.col(c) for c in ties))
+            if ties
+            else F.lit(0)
+        )
         # _w{i}/_s{i} are null on other sources' rows: each source's ties order only
         # among themselves.
-        orders = [F.lit(None).alias(f"_w{i}") if i != index else order.alias(f"_w{i}")
-                  for i in range(len(sources))]
-        columns = [F.lit(None).alias(f"_s{i}") if i != index else snap.alias(f"_s{i}")
-                   for i in range(len(sources))]
-        rows = frame.where(" AND ".join(f"`{k}` IS NOT NULL" for k in keys)
-                           + f" AND `{snapshot_time}` IS NOT NULL")
-        parts.append(rows.select(*(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
-                                 _micros(snapshot_time).alias("_t"),
-                                 F.lit(_KIND_SNAPSHOT).alias("_kind"),
-                                 F.lit(None).cast(label_struct_type(labels)).alias("_label"),
-                                 *orders, *columns))
+        orders = [
+            F.lit(None).alias(f"_w{i}") if i != index else order.alias(f"_w{i}")
+            for i in range(len(sources))
+        ]
+        columns = [
+            F.lit(None).alias(f"_s{i}") if i != index else snap.alias(f"_s{i}")
+            for i in range(len(sources))
+        ]
+        rows = frame.where(
+            " AND ".join(f"`{k}` IS NOT NULL" for k in keys) + f" AND `{snapshot_time}` IS NOT NULL"
+        )
+        parts.append(
+            rows.select(
+                *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
+                _micros(snapshot_time).alias("_t"),
+                F.lit(_KIND_SNAPSHOT).alias("_kind"),
+                F.lit(None).cast(label_struct_type(labels)).alias("_label"),
+                *orders,
+                *columns,
+            )
+        )
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part, allowMissingColumns=False)
 
     # Snapshots sort before a label at the same instant (at-or-before), and among equal
     # snapshot times the later-written row comes last, so last() picks it.
-    window = (Window.partitionBy(*(f"_k{i}" for i in range(len(keys))))
-              .orderBy(F.col("_t").asc_nulls_first(), "_kind",
-                       *(F.col(f"_w{i}").asc_nulls_first() for i in range(len(sources))))
-              .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    carried = union.select("_t", "_kind", "_label", *(
-        F.last(f"_s{i}", ignorenulls=True).over(window).alias(f"_s{i}")
-        for i in range(len(sources))))
+    window = (
+        Window.partitionBy(*(f"_k{i}" for i in range(len(keys))))
+        .orderBy(
+            F.col("_t").asc_nulls_first(),
+            "_kind",
+            *(F.col(f"_w{i}").asc_nulls_first() for i in range(len(sources))),
+        )
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    carried = union.select(
+        "_t",
+        "_kind",
+        "_label",
+        *(
+            F.last(f"_s{i}", ignorenulls=True).over(window).alias(f"_s{i}")
+            for i in range(len(sources))
+        ),
+    )
     at_labels = carried.where(F.col("_kind") == _KIND_LABEL)
 
     out: list[Column] = [F.col(f"_label.{c}").alias(c) for c in label_cols]
@@ -120,12 +160,24 @@ def point_in_time_join(labels: "DataFrame", sources: Mapping[str, "DataFrame"], 
     return at_labels.select(*out)
 
 
-_ORDERABLE = ("tinyint", "smallint", "int", "bigint", "float", "double", "string", "boolean",
-              "date", "timestamp", "timestamp_ntz")
+_ORDERABLE = (
+    "tinyint",
+    "smallint",
+    "int",
+    "bigint",
+    "float",
+    "double",
+    "string",
+    "boolean",
+    "date",
+    "timestamp",
+    "timestamp_ntz",
+)
 
 
-def tie_break_columns(source: "DataFrame", features: Sequence[str],
-                      written_time: str | None) -> list[str]:
+def tie_break_columns(
+    source: DataFrame, features: Sequence[str], written_time: str | None
+) -> list[str]:
     """What orders snapshots of one key at the same snapshot time (the last one wins):
     the written time if there is one, else the primitive feature columns in order."""
     if written_time:
@@ -134,19 +186,19 @@ def tie_break_columns(source: "DataFrame", features: Sequence[str],
     return [c for c in features if types[c] in _ORDERABLE or types[c].startswith("decimal")]
 
 
-def _micros(column: str) -> "Column":
+def _micros(column: str) -> Column:
     from pyspark.sql import functions as F
 
     return F.unix_micros(F.col(column).cast("timestamp"))
 
 
-def label_struct_type(labels: "DataFrame") -> str:
+def label_struct_type(labels: DataFrame) -> str:
     """The DDL type of the struct of all label columns (for typed nulls in the union)."""
     fields = ", ".join(f"`{f.name}`: {f.dataType.simpleString()}" for f in labels.schema.fields)
     return f"struct<{fields}>"
 
 
-def _usable(chosen: "Column", staleness: timedelta | None) -> "Column":
+def _usable(chosen: Column, staleness: timedelta | None) -> Column:
     from pyspark.sql import functions as F
 
     present = chosen.isNotNull() & F.col("_t").isNotNull()
@@ -157,16 +209,23 @@ def _usable(chosen: "Column", staleness: timedelta | None) -> "Column":
     return present & (F.col("_t") - snapshot_micros <= F.lit(bound))
 
 
-def _staleness_by_source(sources: Mapping[str, "DataFrame"],
-                         max_staleness: Staleness) -> dict[str, timedelta | None]:
+def _staleness_by_source(
+    sources: Mapping[str, DataFrame], max_staleness: Staleness
+) -> dict[str, timedelta | None]:
     if max_staleness is None or isinstance(max_staleness, timedelta):
         return {name: max_staleness for name in sources}
     return {name: max_staleness.get(name) for name in sources}
 
 
-def _validate(labels: "DataFrame", sources: Mapping[str, "DataFrame"], keys: list[str],
-              label_time: str, snapshot_time: str, written_time: str | None,
-              max_staleness: Staleness) -> None:
+def _validate(
+    labels: DataFrame,
+    sources: Mapping[str, DataFrame],
+    keys: list[str],
+    label_time: str,
+    snapshot_time: str,
+    written_time: str | None,
+    max_staleness: Staleness,
+) -> None:
     if not sources:
         raise AsOfError("no sources given: pass a mapping of source name -> DataFrame")
     _require(labels, [*keys, label_time], "labels")
@@ -180,8 +239,10 @@ def _validate(labels: "DataFrame", sources: Mapping[str, "DataFrame"], keys: lis
         for key in keys:
             left, right = dict(labels.dtypes)[key], dict(frame.dtypes)[key]
             if left != right:
-                raise AsOfError(f"key column {key!r} is {left} in the labels but {right} in "
-                                f"source {name!r}; cast one side so they match")
+                raise AsOfError(
+                    f"key column {key!r} is {left} in the labels but {right} in "
+                    f"source {name!r}; cast one side so they match"
+                )
     validate_staleness(max_staleness, list(sources))
 
 
@@ -190,11 +251,16 @@ def validate_staleness(max_staleness: Staleness, sources: Sequence[str]) -> None
     if isinstance(max_staleness, Mapping):
         unknown = sorted(set(max_staleness) - set(sources))
         if unknown:
-            raise AsOfError(f"max_staleness names unknown source(s) {unknown}; "
-                            f"sources: {', '.join(sources)}")
+            raise AsOfError(
+                f"max_staleness names unknown source(s) {unknown}; sources: {', '.join(sources)}"
+            )
         bad = {k: v for k, v in max_staleness.items() if v is not None and v < timedelta(0)}
     else:
-        bad = {"*": max_staleness} if max_staleness is not None and max_staleness < timedelta(0) else {}
+        bad = (
+            {"*": max_staleness}
+            if max_staleness is not None and max_staleness < timedelta(0)
+            else {}
+        )
     if bad:
         raise AsOfError(f"max_staleness must not be negative; got {bad}")
     bounds = max_staleness.values() if isinstance(max_staleness, Mapping) else [max_staleness]
@@ -202,14 +268,16 @@ def validate_staleness(max_staleness: Staleness, sources: Sequence[str]) -> None
         raise AsOfError(f"max_staleness must be at most {MAX_DURATION.days} days")
 
 
-def _require(frame: "DataFrame", columns: list[str], what: str) -> None:
+def _require(frame: DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise AsOfError(f"{what} lacks column(s) {missing}; it has: {', '.join(frame.columns)}")
 
 
-def _require_type(frame: "DataFrame", column: str, what: str, allowed: set[str]) -> None:
+def _require_type(frame: DataFrame, column: str, what: str, allowed: set[str]) -> None:
     actual = dict(frame.dtypes)[column]
     if actual not in allowed:
-        raise AsOfError(f"{what}: column {column!r} must be a timestamp; it is {actual} "
-                        "(convert with to_timestamp; naive values are taken as UTC)")
+        raise AsOfError(
+            f"{what}: column {column!r} must be a timestamp; it is {actual} "
+            "(convert with to_timestamp; naive values are taken as UTC)"
+        )

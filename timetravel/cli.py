@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
+
+if TYPE_CHECKING:
+    from timetravel.dataset import OutputFormat
+    from timetravel.facade import Engine
 
 from timetravel.config import Config, load_config
 from timetravel.errors import TimeTravelError
 
-app = typer.Typer(help="Point-in-time snapshots of online facts and leakage-free training sets.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Point-in-time snapshots of online facts and leakage-free training sets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 demo_app = typer.Typer(help="The demo streaming service and guided tours.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
-ConfOption = Annotated[Optional[Path], typer.Option(
-    "--conf", help="YAML profile (default: $TIMETRAVEL_CONF, else conf/local.yaml).")]
+ConfOption = Annotated[
+    Path | None,
+    typer.Option("--conf", help="YAML profile (default: $TIMETRAVEL_CONF, else conf/local.yaml)."),
+]
 
 
 def _config(ctx: typer.Context) -> Config:
     return ctx.obj["config"]
 
 
-def _store(config: Config):  # type: ignore[no-untyped-def]
+def _store(config: Config):
     from timetravel.spark import get_spark
     from timetravel.store import DeltaStore
 
@@ -48,9 +57,12 @@ def setup_jars(ctx: typer.Context) -> None:
 
 
 @app.command("jars")
-def jars(ctx: typer.Context,
-         submit_args: Annotated[bool, typer.Option(
-             "--submit-args", help="Print '--jars a,b,...' for spark-submit.")] = False) -> None:
+def jars(
+    ctx: typer.Context,
+    submit_args: Annotated[
+        bool, typer.Option("--submit-args", help="Print '--jars a,b,...' for spark-submit.")
+    ] = False,
+) -> None:
     """List the cached jars (fetching them first if needed)."""
     from timetravel.jars import fetch_jars, spark_submit_args
 
@@ -80,11 +92,14 @@ def demo_run(ctx: typer.Context) -> None:
 
 
 @demo_app.command("up")
-def demo_up(ctx: typer.Context,
-            clock_at: Annotated[Optional[str], typer.Option(
-                help="Freeze the fleet's clock at this instant (default: real time).")] = None,
-            members: Annotated[Optional[int], typer.Option(help="Override demo.members.")] = None,
-            ) -> None:
+def demo_up(
+    ctx: typer.Context,
+    clock_at: Annotated[
+        str | None,
+        typer.Option(help="Freeze the fleet's clock at this instant (default: real time)."),
+    ] = None,
+    members: Annotated[int | None, typer.Option(help="Override demo.members.")] = None,
+) -> None:
     """Start the demo services in the background; print their URLs."""
     from timetravel.demo.fleet import FLEET_FILE, Fleet
 
@@ -106,14 +121,17 @@ def demo_down(ctx: typer.Context) -> None:
 
 
 @demo_app.command("clock")
-def demo_clock(ctx: typer.Context,
-               set_to: Annotated[Optional[str], typer.Option("--set", help="Jump to this instant.")] = None,
-               advance_hours: Annotated[Optional[float], typer.Option(
-                   "--advance-hours", help="Move simulated time forward.")] = None,
-               rate: Annotated[float, typer.Option(
-                   help="Simulated seconds per real second after --set (0 = frozen).")] = 0.0,
-               real: Annotated[bool, typer.Option("--real", help="Back to real time.")] = False,
-               ) -> None:
+def demo_clock(
+    ctx: typer.Context,
+    set_to: Annotated[str | None, typer.Option("--set", help="Jump to this instant.")] = None,
+    advance_hours: Annotated[
+        float | None, typer.Option("--advance-hours", help="Move simulated time forward.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(help="Simulated seconds per real second after --set (0 = frozen).")
+    ] = 0.0,
+    real: Annotated[bool, typer.Option("--real", help="Back to real time.")] = False,
+) -> None:
     """Show or control the fleet's shared clock."""
     from datetime import timedelta
 
@@ -130,9 +148,10 @@ def demo_clock(ctx: typer.Context,
 
 
 @demo_app.command("population")
-def demo_population(ctx: typer.Context,
-                    as_of: Annotated[str, typer.Option(help="Population as of this instant (UTC).")],
-                    ) -> None:
+def demo_population(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="Population as of this instant (UTC).")],
+) -> None:
     """Export the demo population as of an instant to the Delta table 'population'."""
     from timetravel.demo.population import POPULATION_TABLE, write_population
     from timetravel.demo.world import World
@@ -144,17 +163,22 @@ def demo_population(ctx: typer.Context,
         instant = to_utc(as_of)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from None
-    version = write_population(store, World(**config.demo.world_args()), instant)  # type: ignore[arg-type]
+    version = write_population(store, World(**config.demo.world_args()), instant)
     where = store.path(POPULATION_TABLE)
-    typer.echo(f"population as of {instant.isoformat()} -> "
-               f"{where} {'(already exported)' if version is None else f'version {version}'}")
+    typer.echo(
+        f"population as of {instant.isoformat()} -> "
+        f"{where} {'(already exported)' if version is None else f'version {version}'}"
+    )
 
 
 @app.command("select")
-def select(ctx: typer.Context,
-           run_time: Annotated[str, typer.Option(help="Logical run time (UTC), e.g. 2026-06-01T00:00:00Z.")],
-           run_id: Annotated[Optional[str], typer.Option(help="Default: run-<run time>.")] = None,
-           ) -> None:
+def select(
+    ctx: typer.Context,
+    run_time: Annotated[
+        str, typer.Option(help="Logical run time (UTC), e.g. 2026-06-01T00:00:00Z.")
+    ],
+    run_id: Annotated[str | None, typer.Option(help="Default: run-<run time>.")] = None,
+) -> None:
     """Select the stratified context set of one run."""
     from timetravel.contexts import select_contexts
     from timetravel.reports import selection_table
@@ -170,24 +194,27 @@ def select(ctx: typer.Context,
 
 
 @app.command("snapshot")
-def snapshot(ctx: typer.Context,
-             run_id: Annotated[str, typer.Option(help="The run whose context set to snapshot.")],
-             ) -> None:
+def snapshot(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Option(help="The run whose context set to snapshot.")],
+) -> None:
     """Fetch every source's facts for a run's contexts into versioned Delta tables."""
     from timetravel.reports import progress_line, snapshot_table
     from timetravel.snapshot import snapshot_facts
 
     config = _config(ctx)
-    result = snapshot_facts(_store(config), config, run_id,
-                            on_progress=lambda p: typer.echo(progress_line(p), err=True))
+    result = snapshot_facts(
+        _store(config), config, run_id, on_progress=lambda p: typer.echo(progress_line(p), err=True)
+    )
     typer.echo(snapshot_table(result))
     if result.status == "failed":
         raise typer.Exit(code=1)
 
 
 @app.command("runs")
-def runs(ctx: typer.Context,
-         limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20) -> None:
+def runs(
+    ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20
+) -> None:
     """List runs, newest first, with the status of each stage."""
     from timetravel.reports import runs_table
     from timetravel.runs import RunsIndex
@@ -196,33 +223,45 @@ def runs(ctx: typer.Context,
 
 
 @app.command("features")
-def features(ctx: typer.Context,
-             source: Annotated[Optional[str], typer.Option(help="Only features reading this source.")] = None,
-             tag: Annotated[Optional[str], typer.Option(help="Only features with this tag.")] = None,
-             ) -> None:
+def features(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only features reading this source.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only features with this tag.")] = None,
+) -> None:
     """List the feature encoders, and whether this warehouse can compute each."""
     from timetravel.facade import TimeTravel
 
     for feature in TimeTravel(_config(ctx)).features(source=source, tag=tag):
         reads = ", ".join(f"{s}.{'/'.join(f)}" for s, f in feature["reads"].items())
         state = "" if feature["available"] else f"  [unavailable: {feature['unavailable_reason']}]"
-        typer.echo(f"{feature['name']:<28} v{feature['version']}  {feature['output']:<7} "
-                   f"{reads}{state}")
+        typer.echo(
+            f"{feature['name']:<28} v{feature['version']}  {feature['output']:<7} {reads}{state}"
+        )
 
 
 @app.command("training-set")
 def training_set(
-        ctx: typer.Context,
-        labels: Annotated[str, typer.Option(help="Labels: a .parquet/.csv file, Parquet folder or Delta table.")],
-        out: Annotated[str, typer.Option(help="Output folder: data/, labels/, manifest.json.")],
-        features: Annotated[Optional[str], typer.Option(
-            help="Comma-separated feature names (default: every available one).")] = None,
-        max_staleness: Annotated[Optional[list[str]], typer.Option(
-            help="e.g. 14d for all sources, or SOURCE=DURATION (repeatable).")] = None,
-        engine: Annotated[Optional[str], typer.Option(help="auto, spark or duckdb (default: query.engine).")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="delta or parquet.")] = "delta",
-        label_time: Annotated[str, typer.Option(help="Name of the label time column.")] = "label_time",
-        overwrite: Annotated[bool, typer.Option(help="Replace a completed training set at --out.")] = False,
+    ctx: typer.Context,
+    labels: Annotated[
+        str, typer.Option(help="Labels: a .parquet/.csv file, Parquet folder or Delta table.")
+    ],
+    out: Annotated[str, typer.Option(help="Output folder: data/, labels/, manifest.json.")],
+    features: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated feature names (default: every available one)."),
+    ] = None,
+    max_staleness: Annotated[
+        list[str] | None,
+        typer.Option(help="e.g. 14d for all sources, or SOURCE=DURATION (repeatable)."),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="auto, spark or duckdb (default: query.engine).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="delta or parquet.")] = "delta",
+    label_time: Annotated[str, typer.Option(help="Name of the label time column.")] = "label_time",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a completed training set at --out.")
+    ] = False,
 ) -> None:
     """Build a point-in-time training set from labels; write it with its manifest."""
     from timetravel.facade import TimeTravel
@@ -232,21 +271,29 @@ def training_set(
     config = _config(ctx)
     tt = TimeTravel(config)
     names = [f.strip() for f in features.split(",") if f.strip()] if features else None
-    manifest = build_training_set(tt, labels, out, features=names,
-                                  max_staleness=parse_staleness(max_staleness or []),
-                                  engine=engine, fmt=fmt, label_time=label_time,  # type: ignore[arg-type]
-                                  overwrite=overwrite)
+    manifest = build_training_set(
+        tt,
+        labels,
+        out,
+        features=names,
+        max_staleness=parse_staleness(max_staleness or []),
+        engine=cast("Engine | None", engine),  # checked by the facade, naming the known ones
+        fmt=cast("OutputFormat", fmt),  # checked by TrainingSet.write
+        label_time=label_time,
+        overwrite=overwrite,
+    )
     typer.echo(training_set_summary(manifest))
     typer.echo(f"manifest: {out.rstrip('/')}/manifest.json")
 
 
 @app.command("rebuild")
-def rebuild(ctx: typer.Context,
-            manifest: Annotated[str, typer.Option(help="A manifest.json, or the folder holding it.")],
-            out: Annotated[str, typer.Option(help="Where to write the rebuilt training set.")],
-            engine: Annotated[Optional[str], typer.Option(help="auto, spark or duckdb.")] = None,
-            overwrite: Annotated[bool, typer.Option(help="Replace a training set at --out.")] = False,
-            ) -> None:
+def rebuild(
+    ctx: typer.Context,
+    manifest: Annotated[str, typer.Option(help="A manifest.json, or the folder holding it.")],
+    out: Annotated[str, typer.Option(help="Where to write the rebuilt training set.")],
+    engine: Annotated[str | None, typer.Option(help="auto, spark or duckdb.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a training set at --out.")] = False,
+) -> None:
     """Rebuild a training set bit for bit from its manifest (pinned Delta versions)."""
     from timetravel.facade import TimeTravel
     from timetravel.reports import training_set_summary
@@ -256,12 +303,17 @@ def rebuild(ctx: typer.Context,
 
 
 @app.command("serve")
-def serve(ctx: typer.Context,
-          host: Annotated[Optional[str], typer.Option(help="Bind address (default: api.host).")] = None,
-          port: Annotated[Optional[int], typer.Option(help="Port (default: api.port).")] = None,
-          insecure_local: Annotated[bool, typer.Option(
-              "--insecure-local", help="No tokens: everyone is admin; binds to 127.0.0.1 only.")] = False,
-          ) -> None:
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
+    insecure_local: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-local", help="No tokens: everyone is admin; binds to 127.0.0.1 only."
+        ),
+    ] = False,
+) -> None:
     """Serve the as-of query API (uvicorn); docs at /docs."""
     import uvicorn
 
@@ -273,17 +325,22 @@ def serve(ctx: typer.Context,
     bind = host or config.api.host
     if insecure_local:
         if host not in (None, "127.0.0.1", "localhost"):
-            raise typer.BadParameter("--insecure-local binds to 127.0.0.1 only", param_hint="--host")
+            raise typer.BadParameter(
+                "--insecure-local binds to 127.0.0.1 only", param_hint="--host"
+            )
         tokens, bind = TokenTable(insecure=True), "127.0.0.1"
         typer.echo("warning: --insecure-local: no authentication, loopback only", err=True)
     elif not tokens.tokens:
-        typer.echo("timetravel: error: no API tokens: set TIMETRAVEL_API_TOKENS='reader:...,admin:...' "
-                   "or api.tokens_file, or pass --insecure-local for a loopback-only dev server",
-                   err=True)
+        typer.echo(
+            "timetravel: error: no API tokens: set TIMETRAVEL_API_TOKENS='reader:...,admin:...' "
+            "or api.tokens_file, or pass --insecure-local for a loopback-only dev server",
+            err=True,
+        )
         raise typer.Exit(code=2)
     app_ = create_app(config, tokens=tokens)
-    uvicorn.run(app_, host=bind, port=port if port is not None else config.api.port,
-                log_level="info")
+    uvicorn.run(
+        app_, host=bind, port=port if port is not None else config.api.port, log_level="info"
+    )
 
 
 def main() -> None:

@@ -52,8 +52,16 @@ __all__ = [
 CONF_ENV_VAR = "TIMETRAVEL_CONF"
 DEFAULT_CONF_PATH = Path("conf") / "local.yaml"
 
-_CREDENTIAL_KEYS = {"access_key", "secret_key", "session_token", "aws_access_key_id",
-                    "aws_secret_access_key", "aws_session_token", "password", "secret"}
+_CREDENTIAL_KEYS = {
+    "access_key",
+    "secret_key",
+    "session_token",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "password",
+    "secret",
+}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -62,7 +70,8 @@ class _Frozen(BaseModel):
 
 
 class SparkSettings(_Frozen):
-    """How the SparkSession is built when timetravel starts Spark itself (not under spark-submit)."""
+    """How the SparkSession is built when timetravel starts Spark itself (not under
+    spark-submit)."""
 
     master: str = "local[*]"
     app_name: str = "timetravel"
@@ -115,7 +124,7 @@ class WarehouseSettings(_Frozen):
                 raise ValueError(f"s3a URI needs a bucket: s3a://bucket/prefix; got {value!r}")
             return value.rstrip("/")
         if scheme in ("", "file"):
-            path = Path(value[len("file://"):] if scheme == "file" else value).expanduser()
+            path = Path(value[len("file://") :] if scheme == "file" else value).expanduser()
             return str(path.resolve())
         raise ValueError(f"unsupported scheme {scheme!r} in {value!r}; use a local path or s3a://")
 
@@ -158,9 +167,15 @@ class DemoSettings(_Frozen):
 
         return to_utc(value).isoformat()
 
-    def world_args(self) -> dict[str, object]:
-        return {"seed": self.seed, "members": self.members, "titles": self.titles,
-                "start": self.start, "days": self.days, "history_limit": self.history_limit}
+    def world_args(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "members": self.members,
+            "titles": self.titles,
+            "start": self.start,
+            "days": self.days,
+            "history_limit": self.history_limit,
+        }
 
 
 class Buckets(_Frozen):
@@ -171,7 +186,7 @@ class Buckets(_Frozen):
     labels: list[str]
 
     @model_validator(mode="after")
-    def _one_rule(self) -> "Buckets":
+    def _one_rule(self) -> Buckets:
         cuts = self.thresholds if self.thresholds is not None else self.quantiles
         if (self.thresholds is None) == (self.quantiles is None):
             raise ValueError("give exactly one of 'thresholds' or 'quantiles'")
@@ -181,8 +196,9 @@ class Buckets(_Frozen):
         if self.quantiles is not None and not all(0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles must be in (0, 1); got {self.quantiles}")
         if len(self.labels) != len(cuts) + 1:
-            raise ValueError(f"{len(cuts)} cut points need {len(cuts) + 1} labels; "
-                             f"got {len(self.labels)}")
+            raise ValueError(
+                f"{len(cuts)} cut points need {len(cuts) + 1} labels; got {len(self.labels)}"
+            )
         return self
 
 
@@ -215,7 +231,7 @@ class Allocation(_Frozen):
     fractions: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _complete(self) -> "Allocation":
+    def _complete(self) -> Allocation:
         if self.method in ("proportional", "equal") and self.sample_size is None:
             raise ValueError(f"method {self.method!r} needs sample_size")
         if self.method == "explicit" and not (self.targets or self.fractions):
@@ -240,7 +256,8 @@ class SelectionSettings(_Frozen):
     snapshot_column: str | None = Field(
         default="population_as_of",
         description="population rows are snapshots tagged with this time; the latest at or "
-                    "before the run time is used. None: the whole table is the population")
+        "before the run time is used. None: the whole table is the population",
+    )
     entity: list[str] = Field(default_factory=lambda: ["member_id"], min_length=1)
     strata: list[Stratum] = Field(default_factory=list)
     allocation: Allocation = Field(default_factory=lambda: Allocation(sample_size=1000))
@@ -249,7 +266,7 @@ class SelectionSettings(_Frozen):
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "SelectionSettings":
+    def _unique_names(self) -> SelectionSettings:
         _require_unique("stratum names", [s.label for s in self.strata])
         return self
 
@@ -259,13 +276,16 @@ class SourceSettings(_Frozen):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     base_url: str | None = Field(default=None, description="None: taken from the demo fleet file")
-    batch_path: str | None = Field(default="/v1/members/batch", description="POST {ids_field: [...]}")
+    batch_path: str | None = Field(
+        default="/v1/members/batch", description="POST {ids_field: [...]}"
+    )
     get_path: str | None = Field(default=None, description="e.g. /v1/members/{member_id}")
     ids_field: str = "member_ids"
     results_field: str = "results"
     as_of_field: str | None = Field(default="as_of", description="the service's 'true at' instant")
-    key_map: dict[str, str] = Field(default_factory=dict,
-                                    description="context column -> payload field (default same)")
+    key_map: dict[str, str] = Field(
+        default_factory=dict, description="context column -> payload field (default same)"
+    )
     schema_ddl: str = Field(alias="schema", description="Spark DDL of the payload fields kept")
     batch_size: int = Field(default=100, ge=1, le=10_000)
     timeout_s: float = Field(default=5.0, gt=0)
@@ -281,17 +301,19 @@ class SourceSettings(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_way_to_fetch(self) -> "SourceSettings":
+    def _one_way_to_fetch(self) -> SourceSettings:
         if self.plugin is None and self.batch_path is None and self.get_path is None:
             raise ValueError(f"source {self.name!r}: give batch_path, get_path or plugin")
         if self.plugin is not None and ":" not in self.plugin:
-            raise ValueError(f"source {self.name!r}: plugin must be 'module:Class'; "
-                             f"got {self.plugin!r}")
+            raise ValueError(
+                f"source {self.name!r}: plugin must be 'module:Class'; got {self.plugin!r}"
+            )
         if self.base_url is not None:
             parsed = urlparse(self.base_url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ValueError(f"source {self.name!r}: base_url must be an http(s) URL; "
-                                 f"got {self.base_url!r}")
+                raise ValueError(
+                    f"source {self.name!r}: base_url must be an http(s) URL; got {self.base_url!r}"
+                )
         return self
 
 
@@ -301,12 +323,13 @@ class SnapshotSettings(_Frozen):
     sources: list[SourceSettings] = Field(default_factory=list)
     fleet_file: str | None = Field(default=None, description="demo fleet.json for base URLs")
     tasks: int | None = Field(default=None, ge=1, description="Spark tasks; default parallelism")
-    fail_below: float = Field(default=0.5, ge=0, le=1,
-                              description="a source under this coverage fails the run")
+    fail_below: float = Field(
+        default=0.5, ge=0, le=1, description="a source under this coverage fails the run"
+    )
     lease_ttl_s: float = Field(default=600.0, gt=0, description="a writer's lease expires after")
 
     @model_validator(mode="after")
-    def _unique(self) -> "SnapshotSettings":
+    def _unique(self) -> SnapshotSettings:
         _require_unique("source names", [s.name for s in self.sources])
         return self
 
@@ -315,21 +338,31 @@ class QuerySettings(_Frozen):
     """Training sets, population vectors and point lookups."""
 
     engine: Literal["auto", "spark", "duckdb"] = Field(
-        default="auto", description="auto: DuckDB while the rows to join fit embedded_max_rows")
+        default="auto", description="auto: DuckDB while the rows to join fit embedded_max_rows"
+    )
     embedded_max_rows: int = Field(
-        default=20_000_000, ge=0,
+        default=20_000_000,
+        ge=0,
         description="auto picks DuckDB when label rows + fact rows read are at most this "
-                    "(benchmarks/pit_join.py: 10M rows join in ~5 s embedded, ~17 s on Spark "
-                    "locally, peaking at 2.8 GB; 100M rows peak at 19 GB)")
+        "(benchmarks/pit_join.py: 10M rows join in ~5 s embedded, ~17 s on Spark "
+        "locally, peaking at 2.8 GB; 100M rows peak at 19 GB)",
+    )
     encoders: list[str] = Field(
-        default_factory=lambda: ["timetravel.encoders.catalog:demo_encoders"],
-        description="'module:function' returning a list of Encoders, registered in order")
+        default_factory=lambda: ["timetravel.demo.catalog:demo_encoders"],
+        description="'module:function' returning a list of Encoders, registered in order",
+    )
     lookup_cache_mb: int = Field(
-        default=512, ge=0, description="decoded fact files kept in memory for point lookups "
-                                       "(least recently used dropped first; 0: none)")
+        default=512,
+        ge=0,
+        description="decoded fact files kept in memory for point lookups "
+        "(least recently used dropped first; 0: none)",
+    )
     latest_version_ttl_s: float = Field(
-        default=5.0, ge=0, description="how long 'the latest version' of a table is cached by "
-                                       "lookups and plans (0: read the Delta log every time)")
+        default=5.0,
+        ge=0,
+        description="how long 'the latest version' of a table is cached by "
+        "lookups and plans (0: read the Delta log every time)",
+    )
 
 
 class ApiSettings(_Frozen):
@@ -339,32 +372,50 @@ class ApiSettings(_Frozen):
     port: int = Field(default=8000, ge=0, le=65535)
     state_dir: str = Field(default=".cache/api", description="persisted training-set jobs")
     output_root: str | None = Field(
-        default=None, description="where API training sets are written (default: "
-                                   "<warehouse>/training_sets)")
+        default=None,
+        description="where API training sets are written (default: <warehouse>/training_sets)",
+    )
     labels_roots: list[str] = Field(
-        default_factory=list, description="URI prefixes the API may read label tables from")
-    max_inline_labels: int = Field(default=10_000, ge=1,
-                                   description="label rows a request may carry inline")
+        default_factory=list, description="URI prefixes the API may read label tables from"
+    )
+    max_inline_labels: int = Field(
+        default=10_000, ge=1, description="label rows a request may carry inline"
+    )
     workers: int = Field(default=2, ge=1, description="training-set jobs run at once")
     lookup_threads: int = Field(
-        default=2, ge=1, le=64, description="threads serving point lookups (they are short "
-                                            "and CPU-bound: about one per core)")
+        default=2,
+        ge=1,
+        le=64,
+        description="threads serving point lookups (they are short "
+        "and CPU-bound: about one per core)",
+    )
     max_queued_jobs: int = Field(
-        default=16, ge=0, description="jobs waiting for a worker; a submit beyond is "
-                                      "answered 429 with Retry-After")
+        default=16,
+        ge=0,
+        description="jobs waiting for a worker; a submit beyond is answered 429 with Retry-After",
+    )
     max_job_attempts: int = Field(
-        default=3, ge=1, description="a job stranded by this many server restarts is failed, "
-                                     "not resumed again")
+        default=3,
+        ge=1,
+        description="a job stranded by this many server restarts is failed, not resumed again",
+    )
     job_memory_mb: int = Field(
-        default=4096, ge=256, description="each job runs in a worker process; one whose "
-                                          "process tree exceeds this resident memory is stopped")
+        default=4096,
+        ge=256,
+        description="each job runs in a worker process; one whose "
+        "process tree exceeds this resident memory is stopped",
+    )
     max_body_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=1024,
-        description="request bodies larger than this are refused (413) before parsing")
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="request bodies larger than this are refused (413) before parsing",
+    )
     page_size_max: int = Field(default=10_000, ge=1)
     tokens_file: str | None = Field(
-        default=None, description="YAML {reader: [...], admin: [...]} kept out of git; "
-                                  "or set TIMETRAVEL_API_TOKENS='role:token,...'")
+        default=None,
+        description="YAML {reader: [...], admin: [...]} kept out of git; "
+        "or set TIMETRAVEL_API_TOKENS='role:token,...'",
+    )
 
 
 class Config(_Frozen):
@@ -382,10 +433,12 @@ class Config(_Frozen):
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")
-    def _s3_section_for_s3_warehouse(self) -> "Config":
+    def _s3_section_for_s3_warehouse(self) -> Config:
         if self.warehouse.is_s3 and self.s3 is None:
-            raise ValueError("warehouse.root is s3a:// but there is no 's3' section "
-                             "(add s3: {endpoint: ..., region: ...}; endpoint may be null for AWS)")
+            raise ValueError(
+                "warehouse.root is s3a:// but there is no 's3' section "
+                "(add s3: {endpoint: ..., region: ...}; endpoint may be null for AWS)"
+            )
         return self
 
 
@@ -404,8 +457,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     file = Path(chosen)
     if not file.is_file():
         source = "--conf" if path else f"${CONF_ENV_VAR}"
-        raise ConfigError(f"config file not found: {file} (from {source}); "
-                          f"pass an existing YAML profile such as conf/local.yaml")
+        raise ConfigError(
+            f"config file not found: {file} (from {source}); "
+            f"pass an existing YAML profile such as conf/local.yaml"
+        )
     try:
         raw = yaml.safe_load(file.read_text())
     except yaml.YAMLError as exc:
@@ -416,8 +471,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def load_config_dict(raw: Any, *, source: str = "<dict>") -> Config:
     """Validate an already-parsed profile (e.g. from a test); see :func:`load_config`."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: top level must be a mapping of sections; "
-                          f"got {type(raw).__name__}")
+        raise ConfigError(
+            f"{source}: top level must be a mapping of sections; got {type(raw).__name__}"
+        )
     _reject_credentials(raw, source)
     expanded = _expand_env(raw, source, path="")
     try:
@@ -434,13 +490,16 @@ def _reject_credentials(raw: Any, source: str, path: str = "") -> None:
                 raise ConfigError(
                     f"{source}: {where}: credentials must not be stored in config files; "
                     "use the AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                    "AWS_PROFILE or an instance role)")
+                    "AWS_PROFILE or an instance role)"
+                )
             _reject_credentials(value, source, where)
 
 
 def _expand_env(raw: Any, source: str, path: str) -> Any:
     if isinstance(raw, dict):
-        return {k: _expand_env(v, source, f"{path}.{k}" if path else str(k)) for k, v in raw.items()}
+        return {
+            k: _expand_env(v, source, f"{path}.{k}" if path else str(k)) for k, v in raw.items()
+        }
     if isinstance(raw, list):
         return [_expand_env(v, source, f"{path}[{i}]") for i, v in enumerate(raw)]
     if not isinstance(raw, str):
@@ -450,8 +509,10 @@ def _expand_env(raw: Any, source: str, path: str) -> Any:
         name, default = match.group(1), match.group(2)
         value = os.environ.get(name, default)
         if value is None:
-            raise ConfigError(f"{source}: {path}: environment variable {name} is not set "
-                              f"(set it, or write ${{{name}:-default}})")
+            raise ConfigError(
+                f"{source}: {path}: environment variable {name} is not set "
+                f"(set it, or write ${{{name}:-default}})"
+            )
         return value
 
     return _ENV_REF.sub(substitute, raw)

@@ -23,8 +23,14 @@ from timetravel.times import spark_instant, to_utc
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["select_contexts", "read_context_set", "default_run_id", "SelectionResult",
-           "StratumSummary", "CONTEXT_SETS_TABLE"]
+__all__ = [
+    "select_contexts",
+    "read_context_set",
+    "default_run_id",
+    "SelectionResult",
+    "StratumSummary",
+    "CONTEXT_SETS_TABLE",
+]
 
 CONTEXT_SETS_TABLE = "context_sets"
 log = logging.getLogger(__name__)
@@ -65,8 +71,13 @@ def default_run_id(run_time: datetime | str) -> str:
     return f"run-{to_utc(run_time):%Y%m%dT%H%M%SZ}"
 
 
-def select_contexts(store: DeltaStore, settings: SelectionSettings, run_time: datetime | str, *,
-                    run_id: str | None = None) -> SelectionResult:
+def select_contexts(
+    store: DeltaStore,
+    settings: SelectionSettings,
+    run_time: datetime | str,
+    *,
+    run_id: str | None = None,
+) -> SelectionResult:
     """Select the context set of one run (idempotent per run id)."""
     from pyspark.sql import functions as F
 
@@ -82,30 +93,51 @@ def select_contexts(store: DeltaStore, settings: SelectionSettings, run_time: da
     cuts = resolve_cuts(population, settings.strata)
     population = population.withColumn("stratum", stratum_column(settings.strata, cuts)).cache()
     try:
-        sizes = {r["stratum"]: int(r["n"]) for r in
-                 population.groupBy("stratum").agg(F.count(F.lit(1)).alias("n")).collect()}
+        sizes = {
+            r["stratum"]: int(r["n"])
+            for r in population.groupBy("stratum").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
         if not sizes:
             raise SelectionError(
                 f"the population is empty as of {at.isoformat()}: table "
                 f"{settings.population_table!r} has no rows"
-                + (f" with {settings.snapshot_column} at or before the run time"
-                   if settings.snapshot_column else ""))
+                + (
+                    f" with {settings.snapshot_column} at or before the run time"
+                    if settings.snapshot_column
+                    else ""
+                )
+            )
         allocated = allocate(sizes, settings.allocation)
         previous_run, previous = _previous_sample(store, runs, settings, at, run_id)
         sample, panel_warnings = draw_sample(
-            population, allocated.plans, entity=settings.entity, seed=settings.seed,
-            salt=at.isoformat(), previous=previous,
-            panel_fraction=settings.panel.fraction if settings.panel else None)
-        rows = (sample.withColumn("run_id", F.lit(run_id))
-                .withColumn("run_time", spark_instant(at))
-                .withColumn("run_date", F.to_date(spark_instant(at)))
-                .withColumn("tags", F.create_map(*[F.lit(x) for kv in sorted(settings.tags.items())
-                                                   for x in kv]) if settings.tags
-                            else F.create_map().cast("map<string,string>")))
-        store.create(CONTEXT_SETS_TABLE, rows.schema, partition_by=["run_date"],
-                     comment="context sets: one sample of contexts per run")
-        version = store.append(CONTEXT_SETS_TABLE, rows, user_metadata=run_id,
-                               txn=Txn(f"select:{run_id}", 0))
+            population,
+            allocated.plans,
+            entity=settings.entity,
+            seed=settings.seed,
+            salt=at.isoformat(),
+            previous=previous,
+            panel_fraction=settings.panel.fraction if settings.panel else None,
+        )
+        rows = (
+            sample.withColumn("run_id", F.lit(run_id))
+            .withColumn("run_time", spark_instant(at))
+            .withColumn("run_date", F.to_date(spark_instant(at)))
+            .withColumn(
+                "tags",
+                F.create_map(*[F.lit(x) for kv in sorted(settings.tags.items()) for x in kv])
+                if settings.tags
+                else F.create_map().cast("map<string,string>"),
+            )
+        )
+        store.create(
+            CONTEXT_SETS_TABLE,
+            rows.schema,
+            partition_by=["run_date"],
+            comment="context sets: one sample of contexts per run",
+        )
+        version = store.append(
+            CONTEXT_SETS_TABLE, rows, user_metadata=run_id, txn=Txn(f"select:{run_id}", 0)
+        )
         if version is None:  # committed by an earlier attempt that died before the index write
             version = store.version_written_by(CONTEXT_SETS_TABLE, run_id)
             assert version is not None
@@ -115,11 +147,20 @@ def select_contexts(store: DeltaStore, settings: SelectionSettings, run_time: da
     warnings = allocated.warnings + panel_warnings
     for warning in warnings:
         log.warning("%s: %s", run_id, warning)
-    strata = [StratumSummary(p.key, p.population, p.target, p.sample, p.capped)
-              for p in allocated.plans.values()]
-    result = SelectionResult(run_id, at, version, sum(sizes.values()),
-                             sum(s.sample for s in strata), strata, warnings,
-                             previous_run.run_id if previous_run else None)
+    strata = [
+        StratumSummary(p.key, p.population, p.target, p.sample, p.capped)
+        for p in allocated.plans.values()
+    ]
+    result = SelectionResult(
+        run_id,
+        at,
+        version,
+        sum(sizes.values()),
+        sum(s.sample for s in strata),
+        strata,
+        warnings,
+        previous_run.run_id if previous_run else None,
+    )
     versions = {CONTEXT_SETS_TABLE: version}
     if population_version is not None:
         versions[settings.population_table] = population_version
@@ -127,7 +168,7 @@ def select_contexts(store: DeltaStore, settings: SelectionSettings, run_time: da
     return result
 
 
-def read_context_set(store: DeltaStore, run_id: str) -> "DataFrame":
+def read_context_set(store: DeltaStore, run_id: str) -> DataFrame:
     """The context set of ``run_id``, read at the Delta version its select stage recorded."""
     from pyspark.sql import functions as F
 
@@ -145,28 +186,39 @@ def _already_selected(runs: RunsIndex, run_id: str) -> SelectionResult | None:
         return None
     record = existing.stages["select"]
     d = record.details
-    return SelectionResult(run_id, record.run_time, record.table_versions[CONTEXT_SETS_TABLE],
-                           d["population"], d["sample"],
-                           [StratumSummary(**s) for s in d["strata"]], d["warnings"],
-                           d.get("previous_run_id"), reused=True)
+    return SelectionResult(
+        run_id,
+        record.run_time,
+        record.table_versions[CONTEXT_SETS_TABLE],
+        d["population"],
+        d["sample"],
+        [StratumSummary(**s) for s in d["strata"]],
+        d["warnings"],
+        d.get("previous_run_id"),
+        reused=True,
+    )
 
 
-def _population(store: DeltaStore, settings: SelectionSettings,
-                at: datetime) -> tuple["DataFrame", int | None]:
+def _population(
+    store: DeltaStore, settings: SelectionSettings, at: datetime
+) -> tuple[DataFrame, int | None]:
     version = store.latest_version(settings.population_table)
     table = store.read(settings.population_table, version=version)
     column = settings.snapshot_column
     if column is None:
         return table, version
     if column not in table.columns:
-        raise SelectionError(f"population table {settings.population_table!r} has no snapshot "
-                             f"column {column!r}; columns: {', '.join(table.columns)} "
-                             "(set selection.snapshot_column, or null for a plain table)")
+        raise SelectionError(
+            f"population table {settings.population_table!r} has no snapshot "
+            f"column {column!r}; columns: {', '.join(table.columns)} "
+            "(set selection.snapshot_column, or null for a plain table)"
+        )
     return latest_snapshot(table, column, at), version
 
 
-def _previous_sample(store: DeltaStore, runs: RunsIndex, settings: SelectionSettings,
-                     at: datetime, run_id: str) -> tuple[Any, "DataFrame | None"]:
+def _previous_sample(
+    store: DeltaStore, runs: RunsIndex, settings: SelectionSettings, at: datetime, run_id: str
+) -> tuple[Any, DataFrame | None]:
     if settings.panel is None:
         return None, None
     previous = runs.previous(at, exclude=run_id)
@@ -176,7 +228,19 @@ def _previous_sample(store: DeltaStore, runs: RunsIndex, settings: SelectionSett
 
 
 def _details(result: SelectionResult) -> dict[str, Any]:
-    return {"population": result.population_size, "sample": result.sample_size,
-            "warnings": result.warnings, "previous_run_id": result.previous_run_id,
-            "strata": [{"stratum": s.stratum, "population": s.population, "target": s.target,
-                        "sample": s.sample, "capped": s.capped} for s in result.strata]}
+    return {
+        "population": result.population_size,
+        "sample": result.sample_size,
+        "warnings": result.warnings,
+        "previous_run_id": result.previous_run_id,
+        "strata": [
+            {
+                "stratum": s.stratum,
+                "population": s.population,
+                "target": s.target,
+                "sample": s.sample,
+                "capped": s.capped,
+            }
+            for s in result.strata
+        ],
+    }

@@ -29,10 +29,17 @@ class TrainingSet:
         >>> ts.write("out/ts1")   # out/ts1/data (Delta), labels/, manifest.json  # doctest: +SKIP
     """
 
-    def __init__(self, config: "Config", manifest: Manifest, *, frame: "DataFrame | None" = None,
-                 table: "pa.Table | None" = None, labels_frame: "DataFrame | None" = None,
-                 labels_table: "pa.Table | None" = None,
-                 spark: "SparkSession | None" = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        manifest: Manifest,
+        *,
+        frame: DataFrame | None = None,
+        table: pa.Table | None = None,
+        labels_frame: DataFrame | None = None,
+        labels_table: pa.Table | None = None,
+        spark: SparkSession | None = None,
+    ) -> None:
         if (frame is None) == (table is None):
             raise ValueError("a training set holds either a Spark frame or an Arrow table")
         self._config = config
@@ -51,7 +58,7 @@ class TrainingSet:
     def num_rows(self) -> int:
         return self.manifest.rows
 
-    def to_arrow(self) -> "pa.Table":
+    def to_arrow(self) -> pa.Table:
         """The rows as Arrow (collected to this process on the Spark engine)."""
         if self._table is not None:
             return self._table
@@ -59,17 +66,18 @@ class TrainingSet:
         table = self._frame.toArrow()
         return table.cast(_nullable(table.schema))
 
-    def to_pandas(self) -> "pd.DataFrame":
+    def to_pandas(self) -> pd.DataFrame:
         """The rows as pandas; instants are tz-aware UTC on both engines."""
         return self.to_arrow().to_pandas()
 
-    def to_spark(self, spark: "SparkSession | None" = None) -> "DataFrame":
+    def to_spark(self, spark: SparkSession | None = None) -> DataFrame:
         if self._frame is not None:
             return self._frame
         session = spark or self._spark
         if session is None:
-            raise TimeTravelError("this training set was built embedded; pass a SparkSession "
-                                  "to to_spark()")
+            raise TimeTravelError(
+                "this training set was built embedded; pass a SparkSession to to_spark()"
+            )
         return session.createDataFrame(self._table)
 
     def write(self, uri: str, *, fmt: OutputFormat = "delta", overwrite: bool = False) -> Manifest:
@@ -83,16 +91,19 @@ class TrainingSet:
             raise TimeTravelError(f"unknown output format {fmt!r}; known: delta, parquet")
         uri = uri.rstrip("/")
         if exists(self._config, f"{uri}/manifest.json") and not overwrite:
-            raise TimeTravelError(f"a training set already exists at {uri} (it has a "
-                                  "manifest.json); pass overwrite=True (--overwrite) to replace it")
+            raise TimeTravelError(
+                f"a training set already exists at {uri} (it has a "
+                "manifest.json); pass overwrite=True (--overwrite) to replace it"
+            )
         data, labels = f"{uri}/data", f"{uri}/labels"
         if self._frame is not None:
             self._write_spark(data, labels, fmt)
         else:
             self._write_arrow(data, labels, fmt)
         info = self.manifest.labels.model_copy(update={"uri": labels})
-        self.manifest = self.manifest.model_copy(update={
-            "labels": info, "output_uri": data, "output_format": fmt})
+        self.manifest = self.manifest.model_copy(
+            update={"labels": info, "output_uri": data, "output_format": fmt}
+        )
         write_text(self._config, f"{uri}/manifest.json", self.manifest.to_json())
         return self.manifest
 
@@ -111,13 +122,18 @@ class TrainingSet:
         if fmt == "delta":
             from deltalake import write_deltalake
 
-            write_deltalake(rs_uri(data), self._table, mode="overwrite",
-                            schema_mode="overwrite", storage_options=storage_options(self._config))
+            write_deltalake(
+                rs_uri(data),
+                self._table,
+                mode="overwrite",
+                schema_mode="overwrite",
+                storage_options=storage_options(self._config),
+            )
         else:
             self._replace_parquet(data, self._table)
         self._replace_parquet(labels, self._labels_table)
 
-    def _replace_parquet(self, directory: str, table: "pa.Table") -> None:
+    def _replace_parquet(self, directory: str, table: pa.Table) -> None:
         import pyarrow.fs as pafs
         import pyarrow.parquet as pq
 
@@ -130,12 +146,11 @@ class TrainingSet:
         pq.write_table(table, f"{path}/part-00000.parquet", filesystem=fs)
 
 
-def _nullable(schema: "pa.Schema") -> "pa.Schema":
+def _nullable(schema: pa.Schema) -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema([pa.field(f.name, f.type) for f in schema])
 
 
 def _spark_uri(uri: str) -> str:
-    return "s3a://" + uri[len("s3://"):] if uri.startswith("s3://") else uri
-
+    return "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri

@@ -29,14 +29,24 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-__all__ = ["rs_uri", "table_uri", "storage_options", "open_table", "read_table", "TableInfo", "table_info",
-           "join_facts", "KeyLookup", "FileCache"]
+__all__ = [
+    "rs_uri",
+    "table_uri",
+    "storage_options",
+    "open_table",
+    "read_table",
+    "TableInfo",
+    "table_info",
+    "join_facts",
+    "KeyLookup",
+    "FileCache",
+]
 
 
 def rs_uri(uri: str) -> str:
     """A URI as delta-rs spells it: ``s3://`` for Hadoop's ``s3a://``; local paths absolute."""
     if uri.startswith("s3a://"):
-        return "s3://" + uri[len("s3a://"):]
+        return "s3://" + uri[len("s3a://") :]
     return uri if "://" in uri else os.path.abspath(uri)
 
 
@@ -49,8 +59,10 @@ def storage_options(config: Config) -> dict[str, str]:
     """delta-rs (object_store) options for the profile's S3 endpoint; empty for local disk."""
     if not config.warehouse.is_s3 or config.s3 is None:
         return {}
-    options = {"AWS_REGION": config.s3.region,
-               "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not config.s3.path_style).lower()}
+    options = {
+        "AWS_REGION": config.s3.region,
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not config.s3.path_style).lower(),
+    }
     if config.s3.endpoint:
         options["AWS_ENDPOINT_URL"] = config.s3.endpoint
         options["AWS_ALLOW_HTTP"] = str(config.s3.endpoint.startswith("http://")).lower()
@@ -60,7 +72,7 @@ def storage_options(config: Config) -> dict[str, str]:
     return options
 
 
-def open_table(config: Config, name: str, version: int | None = None) -> "DeltaTable":
+def open_table(config: Config, name: str, version: int | None = None) -> DeltaTable:
     """The delta-rs handle of a warehouse table at ``version`` (latest if None)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
@@ -83,7 +95,7 @@ class TableInfo:
 
     name: str
     version: int
-    schema: "pa.Schema"
+    schema: pa.Schema
     rows: int
 
 
@@ -98,24 +110,37 @@ def table_info(config: Config, name: str, version: int | None = None) -> TableIn
     return TableInfo(name, table.version(), pa.schema(table.schema().to_arrow()), int(rows or 0))
 
 
-def read_table(config: Config, name: str, *, version: int | None = None,
-               columns: Sequence[str] | None = None,
-               partitions: Sequence[tuple[str, str, Any]] | None = None) -> "pa.Table":
+def read_table(
+    config: Config,
+    name: str,
+    *,
+    version: int | None = None,
+    columns: Sequence[str] | None = None,
+    partitions: Sequence[tuple[str, str, Any]] | None = None,
+) -> pa.Table:
     """The table at ``version`` (latest if None), only ``columns``, only matching partitions.
 
     ``partitions`` are delta-rs filters, e.g. ``[("snapshot_date", "<=", "2026-06-01")]``.
     """
     table = open_table(config, name, version)
     dataset = table.to_pyarrow_dataset(
-        file_pruning_predicate=list(partitions) if partitions else None)
+        file_pruning_predicate=list(partitions) if partitions else None
+    )
     return dataset.to_table(columns=list(columns) if columns else None)
 
 
-def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[str, int]], *,
-               entity: str | Sequence[str], label_time: str = "label_time",
-               written_time: str | None = "written_at", max_staleness: Staleness = None,
-               drop: Sequence[str] = ("run_id", "snapshot_date"),
-               columns: Mapping[str, Sequence[str]] | None = None) -> "pa.Table":
+def join_facts(
+    config: Config,
+    labels: pa.Table,
+    sources: Mapping[str, tuple[str, int]],
+    *,
+    entity: str | Sequence[str],
+    label_time: str = "label_time",
+    written_time: str | None = "written_at",
+    max_staleness: Staleness = None,
+    drop: Sequence[str] = ("run_id", "snapshot_date"),
+    columns: Mapping[str, Sequence[str]] | None = None,
+) -> pa.Table:
     """Point-in-time join of ``labels`` with fact tables read at pinned versions.
 
     ``sources`` maps a source name to (table name, Delta version). Partitions of
@@ -136,12 +161,23 @@ def join_facts(config: Config, labels: "pa.Table", sources: Mapping[str, tuple[s
             filters.append(("snapshot_date", "<=", _day(latest)))
             if bound is not None and earliest is not None:
                 filters.append(("snapshot_date", ">=", _day(to_utc(earliest) - bound)))
-        facts = read_table(config, table, version=version, partitions=filters or None,
-                           columns=(columns or {}).get(name))
+        facts = read_table(
+            config,
+            table,
+            version=version,
+            partitions=filters or None,
+            columns=(columns or {}).get(name),
+        )
         keep = [c for c in facts.column_names if c not in drop]
         tables[name] = facts.select(keep)
-    return point_in_time_join_arrow(labels, tables, entity=entity, label_time=label_time,
-                                    written_time=written_time, max_staleness=max_staleness)
+    return point_in_time_join_arrow(
+        labels,
+        tables,
+        entity=entity,
+        label_time=label_time,
+        written_time=written_time,
+        max_staleness=max_staleness,
+    )
 
 
 def _day(value: datetime | date) -> str:
@@ -160,8 +196,9 @@ class KeyLookup:
     (as the snapshot job does) make this one or two small reads per source.
     """
 
-    def __init__(self, config: Config, name: str, version: int, *,
-                 cache: "FileCache | None" = None) -> None:
+    def __init__(
+        self, config: Config, name: str, version: int, *, cache: FileCache | None = None
+    ) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -182,30 +219,41 @@ class KeyLookup:
         self.min_time = self._micros(actions, "min.snapshot_time", self._floor, pc)
 
     @staticmethod
-    def _micros(actions: "pa.Table", column: str, missing: int, pc: Any) -> np.ndarray:
+    def _micros(actions: pa.Table, column: str, missing: int, pc: Any) -> np.ndarray:
         import pyarrow as pa
 
         if column not in actions.column_names:
             return np.full(actions.num_rows, missing, dtype=np.int64)
-        values = pc.cast(pc.cast(actions.column(column), pa.timestamp("us", tz="UTC")),
-                         pa.int64())
+        values = pc.cast(pc.cast(actions.column(column), pa.timestamp("us", tz="UTC")), pa.int64())
         return pc.fill_null(values, missing).to_numpy(zero_copy_only=False)
 
     def _key_mask(self, keys: Mapping[str, Any]) -> np.ndarray:
         mask = np.ones(len(self.paths), dtype=bool)
         for column, value in keys.items():
-            for bound, keep in ((f"min.{column}", np.less_equal), (f"max.{column}", np.greater_equal)):
+            for bound, keep in (
+                (f"min.{column}", np.less_equal),
+                (f"max.{column}", np.greater_equal),
+            ):
                 if bound in self._actions.column_names:
                     stats = self._actions.column(bound).to_numpy(zero_copy_only=False)
-                    known = ~np.isnan(stats.astype(np.float64)) if stats.dtype.kind == "f" \
-                        else np.array([s is not None for s in stats]) if stats.dtype == object \
+                    known = (
+                        ~np.isnan(stats.astype(np.float64))
+                        if stats.dtype.kind == "f"
+                        else np.array([s is not None for s in stats])
+                        if stats.dtype == object
                         else np.ones(len(stats), dtype=bool)
+                    )
                     safe = np.where(known, stats, value)
                     mask &= keep(safe, value)
         return mask
 
-    def rows(self, keys: Mapping[str, Any], at_micros: int, floor_micros: int | None,
-             columns: Sequence[str]) -> "pa.Table":
+    def rows(
+        self,
+        keys: Mapping[str, Any],
+        at_micros: int,
+        floor_micros: int | None,
+        columns: Sequence[str],
+    ) -> pa.Table:
         import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
@@ -213,8 +261,9 @@ class KeyLookup:
         if floor_micros is not None:
             mask &= self.max_time >= floor_micros
         candidates = np.flatnonzero(mask)
-        order = candidates[np.argsort(-np.minimum(self.max_time[candidates], at_micros),
-                                      kind="stable")]
+        order = candidates[
+            np.argsort(-np.minimum(self.max_time[candidates], at_micros), kind="stable")
+        ]
         at_scalar = at_micros_scalar(at_micros)
         condition = ds.field("snapshot_time") <= at_scalar
         for column, value in keys.items():
@@ -222,15 +271,16 @@ class KeyLookup:
         found, best = [], None
         for index in order:
             if best is not None and self.max_time[index] < best:
-                break   # nothing unread can hold a snapshot at or after the best one
+                break  # nothing unread can hold a snapshot at or after the best one
             if self.cache is not None:
                 part = self.cache.rows(self.fs, self.paths[index], self.schema, keys)
-                part = part.filter(pc.less_equal(part.column("snapshot_time"), at_scalar)
-                                   ).select(list(columns))
+                part = part.filter(pc.less_equal(part.column("snapshot_time"), at_scalar)).select(
+                    list(columns)
+                )
             else:
-                part = ds.dataset(self.paths[index], schema=self.schema, filesystem=self.fs,
-                                  format="parquet").to_table(columns=list(columns),
-                                                             filter=condition)
+                part = ds.dataset(
+                    self.paths[index], schema=self.schema, filesystem=self.fs, format="parquet"
+                ).to_table(columns=list(columns), filter=condition)
             if part.num_rows:
                 found.append(part)
                 newest = _max_micros(part)
@@ -253,12 +303,11 @@ class FileCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._files: OrderedDict[str, tuple["pa.Table", np.ndarray | None]] = OrderedDict()
+        self._files: OrderedDict[str, tuple[pa.Table, np.ndarray | None]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def rows(self, fs: Any, path: str, schema: "pa.Schema",
-             keys: Mapping[str, Any]) -> "pa.Table":
+    def rows(self, fs: Any, path: str, schema: pa.Schema, keys: Mapping[str, Any]) -> pa.Table:
         """The rows of the file at ``path`` whose key columns equal ``keys``."""
         with self._lock:
             entry = self._files.get(path)
@@ -280,8 +329,9 @@ class FileCache:
             mask = equal if mask is None else pc.and_(mask, equal)
         return table.filter(mask)
 
-    def _load(self, fs: Any, path: str, schema: "pa.Schema",
-              key_columns: list[str]) -> tuple["pa.Table", np.ndarray | None]:
+    def _load(
+        self, fs: Any, path: str, schema: pa.Schema, key_columns: list[str]
+    ) -> tuple[pa.Table, np.ndarray | None]:
         import pyarrow.dataset as ds
 
         table = ds.dataset(path, schema=schema, filesystem=fs, format="parquet").to_table()
@@ -295,7 +345,7 @@ class FileCache:
         entry = (table, sorted_key)
         size = table.nbytes
         if size > self.max_bytes:
-            return entry                      # larger than the whole budget: not kept
+            return entry  # larger than the whole budget: not kept
         with self._lock:
             if path not in self._files:
                 self._files[path] = entry
@@ -306,16 +356,17 @@ class FileCache:
         return entry
 
 
-def at_micros_scalar(micros: int):  # type: ignore[no-untyped-def]
+def at_micros_scalar(micros: int):
     import pyarrow as pa
 
     return pa.scalar(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
 
 
-def _max_micros(table: "pa.Table") -> int:
+def _max_micros(table: pa.Table) -> int:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    value = pc.max(pc.cast(pc.cast(table.column("snapshot_time"),
-                                   pa.timestamp("us", tz="UTC")), pa.int64())).as_py()
+    value = pc.max(
+        pc.cast(pc.cast(table.column("snapshot_time"), pa.timestamp("us", tz="UTC")), pa.int64())
+    ).as_py()
     return int(value) if value is not None else np.iinfo(np.int64).min

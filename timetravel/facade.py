@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,19 +24,28 @@ from timetravel.config import Config, load_config
 from timetravel.dataset import TrainingSet
 from timetravel.embedded import TableInfo, table_info
 from timetravel.encoders import Encoder, Registry, source_alias
-from timetravel.errors import (ConfigError, FeatureError, LabelError, ManifestError,
-                               TableNotFoundError)
-from timetravel.labels import (canonical_arrow, canonical_spark, fingerprint_arrow,
-                               fingerprint_spark)
-from timetravel.manifest import (FeatureRef, LabelInfo, Manifest, SourcePin, config_hash,
-                                 training_set_id)
+from timetravel.errors import (
+    ConfigError,
+    FeatureError,
+    LabelError,
+    ManifestError,
+    TableNotFoundError,
+)
+from timetravel.labels import canonical_arrow, canonical_spark, fingerprint_arrow, fingerprint_spark
+from timetravel.manifest import (
+    FeatureRef,
+    LabelInfo,
+    Manifest,
+    SourcePin,
+    config_hash,
+    training_set_id,
+)
 from timetravel.runs import RunInfo, read_runs
 from timetravel.snapshot import facts_table
 from timetravel.times import check_instant
 from timetravel.training import Plan, build_arrow, build_spark
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
@@ -65,8 +74,9 @@ def load_registry(specs: Sequence[str]) -> Registry:
 class TimeTravel:
     """Features, runs, training sets and point lookups over one warehouse."""
 
-    def __init__(self, config: Config, *, spark: "SparkSession | None" = None,
-                 registry: Registry | None = None) -> None:
+    def __init__(
+        self, config: Config, *, spark: SparkSession | None = None, registry: Registry | None = None
+    ) -> None:
         self.config = config
         self._spark = spark
         self.registry = registry or load_registry(config.query.encoders)
@@ -75,15 +85,16 @@ class TimeTravel:
         self._file_cache: Any = None
 
     @classmethod
-    def from_config(cls, config: Config | str | Path | None = None, *,
-                    spark: "SparkSession | None" = None) -> "TimeTravel":
+    def from_config(
+        cls, config: Config | str | Path | None = None, *, spark: SparkSession | None = None
+    ) -> TimeTravel:
         """From a profile path (default: $TIMETRAVEL_CONFIG or conf/local.yaml) or a Config."""
         loaded = config if isinstance(config, Config) else load_config(config)
         return cls(loaded, spark=spark)
 
     # ------------------------------------------------------------------ sessions
     @property
-    def spark(self) -> "SparkSession":
+    def spark(self) -> SparkSession:
         """The SparkSession (started on first use: the embedded paths never need it)."""
         if self._spark is None:
             from timetravel.spark import get_spark
@@ -92,7 +103,7 @@ class TimeTravel:
         return self._spark
 
     @property
-    def store(self) -> "DeltaStore":
+    def store(self) -> DeltaStore:
         from timetravel.store import DeltaStore
 
         return DeltaStore(self.spark, self.config)
@@ -112,13 +123,20 @@ class TimeTravel:
         return info
 
     # ------------------------------------------------------------------ registry and runs
-    def features(self, *, source: str | None = None, owner: str | None = None,
-                 tag: str | None = None) -> list[dict[str, Any]]:
+    def features(
+        self, *, source: str | None = None, owner: str | None = None, tag: str | None = None
+    ) -> list[dict[str, Any]]:
         """Current features, each with whether this warehouse can compute it (and why not)."""
         return self._features(source=source, owner=owner, tag=tag)
 
-    def _features(self, *, source: str | None = None, owner: str | None = None,
-                  tag: str | None = None, fresh: bool = True) -> list[dict[str, Any]]:
+    def _features(
+        self,
+        *,
+        source: str | None = None,
+        owner: str | None = None,
+        tag: str | None = None,
+        fresh: bool = True,
+    ) -> list[dict[str, Any]]:
         tables: dict[str, TableInfo | str] = {}
         out = []
         for encoder in self.registry.current(source=source, owner=owner, tag=tag):
@@ -144,19 +162,27 @@ class TimeTravel:
         return runs[:limit] if limit else runs
 
     # ------------------------------------------------------------------ planning
-    def plan(self, features: Sequence[str] | None = None, *,
-             max_staleness: timedelta | Mapping[str, timedelta] | None = None,
-             label_time: str = "label_time",
-             pins: Mapping[str, SourcePin] | None = None,
-             versions: Mapping[str, int] | None = None, fresh: bool = True) -> Plan:
+    def plan(
+        self,
+        features: Sequence[str] | None = None,
+        *,
+        max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+        label_time: str = "label_time",
+        pins: Mapping[str, SourcePin] | None = None,
+        versions: Mapping[str, int] | None = None,
+        fresh: bool = True,
+    ) -> Plan:
         """Resolve features to encoders and pin every fact table they read (latest version
         unless ``pins`` say otherwise). ``features=None``: every available feature."""
         if features is None:
-            encoders = [self.registry.get(f["name"]) for f in self._features(fresh=fresh)
-                        if f["available"]]
+            encoders = [
+                self.registry.get(f["name"]) for f in self._features(fresh=fresh) if f["available"]
+            ]
             if not encoders:
-                raise FeatureError("no feature can be computed: no fact table has been "
-                                   "written yet (run the select and snapshot jobs)")
+                raise FeatureError(
+                    "no feature can be computed: no fact table has been "
+                    "written yet (run the select and snapshot jobs)"
+                )
         elif isinstance(features, str):
             raise FeatureError("features must be a list of names, not one string")
         else:
@@ -176,35 +202,50 @@ class TimeTravel:
             info = tables[source]
             assert isinstance(info, TableInfo)
             pinned[source] = SourcePin(table=info.name, version=info.version)
-        staleness = {s: (max_staleness.get(s) if isinstance(max_staleness, Mapping)
-                         else max_staleness) for s in needed}
+        staleness = {
+            s: (max_staleness.get(s) if isinstance(max_staleness, Mapping) else max_staleness)
+            for s in needed
+        }
         entity = tuple(self.config.selection.entity)
         return Plan(tuple(encoders), pinned, entity, label_time, staleness)
 
-    def _unavailable(self, encoder: Encoder, tables: dict[str, "TableInfo | str"],
-                     pins: Mapping[str, SourcePin] | None = None, *,
-                     fresh: bool = True) -> str | None:
+    def _unavailable(
+        self,
+        encoder: Encoder,
+        tables: dict[str, TableInfo | str],
+        pins: Mapping[str, SourcePin] | None = None,
+        *,
+        fresh: bool = True,
+    ) -> str | None:
         for source, fields in encoder.reads.items():
             if source not in tables:
                 pin = (pins or {}).get(source)
                 name = pin.table if pin else facts_table(source)
                 try:
-                    tables[source] = self._info(name, pin.version if pin else None,
-                                                fresh=fresh)
+                    tables[source] = self._info(name, pin.version if pin else None, fresh=fresh)
                 except TableNotFoundError:
-                    tables[source] = (f"source {source!r} has no fact table {name!r} yet "
-                                      "(run the snapshot job with this source)")
+                    tables[source] = (
+                        f"source {source!r} has no fact table {name!r} yet "
+                        "(run the snapshot job with this source)"
+                    )
             info = tables[source]
             if isinstance(info, str):
                 return info
             missing = [f for f in fields if f not in info.schema.names]
             if missing:
-                return (f"{info.name} (version {info.version}) lacks field(s) {missing} "
-                        f"(columns: {', '.join(info.schema.names)})")
+                return (
+                    f"{info.name} (version {info.version}) lacks field(s) {missing} "
+                    f"(columns: {', '.join(info.schema.names)})"
+                )
         return None
 
-    def online_features(self, facts: Mapping[str, Mapping[str, Any] | None], t: datetime | str,
-                        *, features: Sequence[str] | None = None) -> dict[str, Any]:
+    def online_features(
+        self,
+        facts: Mapping[str, Mapping[str, Any] | None],
+        t: datetime | str,
+        *,
+        features: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         """Feature values for one context from live facts (``source -> payload``), with the
         same encoders the training sets use; payloads are typed by the fact tables' schemas."""
         import pyarrow as pa
@@ -221,9 +262,14 @@ class TimeTravel:
         return encode_online(list(plan.encoders), facts, t, schemas, as_of_fields=as_of_fields)
 
     # ------------------------------------------------------------------ point lookups
-    def lookup(self, key: int | Mapping[str, Any], as_of: datetime | str, *,
-               features: Sequence[str] | None = None,
-               max_staleness: timedelta | Mapping[str, timedelta] | None = None) -> dict[str, Any]:
+    def lookup(
+        self,
+        key: int | Mapping[str, Any],
+        as_of: datetime | str,
+        *,
+        features: Sequence[str] | None = None,
+        max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+    ) -> dict[str, Any]:
         """One context's feature vector as of an instant, and where each value came from.
 
         Embedded path: per source only the files and row groups that can hold the key (Delta
@@ -238,18 +284,32 @@ class TimeTravel:
         keys = dict(key) if isinstance(key, Mapping) else {entity[0]: key}
         if sorted(keys) != sorted(entity):
             raise LabelError(f"a lookup key names {sorted(keys)}; the entity is {entity}")
-        labels = pa.table({**{k: pa.array([keys[k]], self._key_type(plan, k)) for k in entity},
-                           plan.label_time: pa.array([at], pa.timestamp("us", tz="UTC"))})
-        row = build_arrow(self.config, labels, plan, reader=self._lookup_reader(keys, at, plan)
-                          ).to_pylist()[0]
-        sources = {s: {"table": pin.table, "version": pin.version,
-                       "snapshot_time": row[f"{source_alias(s)}__snapshot_time"],
-                       "run_id": row[f"{source_alias(s)}__run_id"]}
-                   for s, pin in plan.sources.items()}
-        return {"key": keys, "as_of": at, "features": {e.name: row[e.name] for e in plan.encoders},
-                "sources": sources}
+        labels = pa.table(
+            {
+                **{k: pa.array([keys[k]], self._key_type(plan, k)) for k in entity},
+                plan.label_time: pa.array([at], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        row = build_arrow(
+            self.config, labels, plan, reader=self._lookup_reader(keys, at, plan)
+        ).to_pylist()[0]
+        sources = {
+            s: {
+                "table": pin.table,
+                "version": pin.version,
+                "snapshot_time": row[f"{source_alias(s)}__snapshot_time"],
+                "run_id": row[f"{source_alias(s)}__run_id"],
+            }
+            for s, pin in plan.sources.items()
+        }
+        return {
+            "key": keys,
+            "as_of": at,
+            "features": {e.name: row[e.name] for e in plan.encoders},
+            "sources": sources,
+        }
 
-    def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):  # type: ignore[no-untyped-def]
+    def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):
         from timetravel.embedded import FileCache, KeyLookup
         from timetravel.times import to_micros
 
@@ -257,22 +317,30 @@ class TimeTravel:
         if self._file_cache is None and budget:
             self._file_cache = FileCache(budget)
 
-        def read(name: str, version: int, columns: Sequence[str], source: str) -> "pa.Table":
+        def read(name: str, version: int, columns: Sequence[str], source: str) -> pa.Table:
             lookup = self._lookups.get((name, version))
             if lookup is None:
                 if len(self._lookups) >= 64:
                     self._lookups.clear()
                 lookup = self._lookups[(name, version)] = KeyLookup(
-                    self.config, name, version, cache=self._file_cache)
+                    self.config, name, version, cache=self._file_cache
+                )
             bound = plan.staleness.get(source)
             floor = to_micros(at - bound) if bound is not None else None
             return lookup.rows(keys, to_micros(at), floor, columns)
+
         return read
 
     # ------------------------------------------------------------------ training sets
-    def training_set(self, labels: Any, *, features: Sequence[str] | None = None,
-                     max_staleness: timedelta | Mapping[str, timedelta] | None = None,
-                     engine: Engine | None = None, label_time: str = "label_time") -> TrainingSet:
+    def training_set(
+        self,
+        labels: Any,
+        *,
+        features: Sequence[str] | None = None,
+        max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+        engine: Engine | None = None,
+        label_time: str = "label_time",
+    ) -> TrainingSet:
         """Every label row with the feature values as of its label time.
 
         ``labels``: pandas, Arrow, Spark, or a list of dicts; entity columns plus
@@ -281,10 +349,15 @@ class TimeTravel:
         plan = self.plan(features, max_staleness=max_staleness, label_time=label_time)
         return self._build(labels, plan, engine)
 
-    def features_as_of(self, at: datetime | str, *, contexts: Any = None,
-                       features: Sequence[str] | None = None,
-                       max_staleness: timedelta | Mapping[str, timedelta] | None = None,
-                       engine: Engine | None = None) -> TrainingSet:
+    def features_as_of(
+        self,
+        at: datetime | str,
+        *,
+        contexts: Any = None,
+        features: Sequence[str] | None = None,
+        max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+        engine: Engine | None = None,
+    ) -> TrainingSet:
         """Feature vectors of many contexts as of one instant (default: every context any
         needed source has a snapshot of at or before ``at``)."""
         import pyarrow as pa
@@ -298,58 +371,81 @@ class TimeTravel:
             keys = contexts.select(entity)
         else:
             try:
-                keys = pa.table({entity[0]: pa.array(list(contexts), pa.int64())}) \
-                    if len(entity) == 1 and not hasattr(contexts, "columns") \
+                keys = (
+                    pa.table({entity[0]: pa.array(list(contexts), pa.int64())})
+                    if len(entity) == 1 and not hasattr(contexts, "columns")
                     else pa.Table.from_pandas(contexts[entity], preserve_index=False)
+                )
             except (pa.ArrowException, TypeError, ValueError, KeyError) as exc:
-                raise LabelError(f"contexts must be keys ({entity}) or a table of them: "
-                                 f"{exc}") from None
-        labels = keys.append_column(plan.label_time, pa.array(
-            [instant] * keys.num_rows, pa.timestamp("us", tz="UTC")))
+                raise LabelError(
+                    f"contexts must be keys ({entity}) or a table of them: {exc}"
+                ) from None
+        labels = keys.append_column(
+            plan.label_time, pa.array([instant] * keys.num_rows, pa.timestamp("us", tz="UTC"))
+        )
         return self._build(labels, plan, engine)
 
-    def _known_contexts(self, plan: Plan, at: datetime) -> "pa.Table":
+    def _known_contexts(self, plan: Plan, at: datetime) -> pa.Table:
         import pyarrow as pa
 
         from timetravel.embedded import read_table
 
-        parts = [read_table(self.config, pin.table, version=pin.version,
-                            columns=[*plan.entity],
-                            partitions=[("snapshot_date", "<=", at.date().isoformat())])
-                 for pin in plan.sources.values()]
+        parts = [
+            read_table(
+                self.config,
+                pin.table,
+                version=pin.version,
+                columns=[*plan.entity],
+                partitions=[("snapshot_date", "<=", at.date().isoformat())],
+            )
+            for pin in plan.sources.values()
+        ]
         keys = pa.concat_tables(parts).group_by(list(plan.entity)).aggregate([])
         return keys.sort_by([(k, "ascending") for k in plan.entity])
 
-    def rebuild(self, manifest: Manifest | str | Path | Mapping[str, Any], *,
-                labels: Any = None, engine: Engine | None = None) -> TrainingSet:
+    def rebuild(
+        self,
+        manifest: Manifest | str | Path | Mapping[str, Any],
+        *,
+        labels: Any = None,
+        engine: Engine | None = None,
+    ) -> TrainingSet:
         """The training set of ``manifest`` again, from the same table versions, encoder
         versions and labels (a manifest path, JSON text, dict or Manifest)."""
         manifest = _load_manifest(self.config, manifest)
         versions = {f.name: f.version for f in manifest.features}
-        plan = self.plan([f.name for f in manifest.features], versions=versions,
-                         max_staleness={s: v for s, v in manifest.staleness().items()
-                                        if v is not None},
-                         label_time=manifest.label_time, pins=manifest.sources)
+        plan = self.plan(
+            [f.name for f in manifest.features],
+            versions=versions,
+            max_staleness={s: v for s, v in manifest.staleness().items() if v is not None},
+            label_time=manifest.label_time,
+            pins=manifest.sources,
+        )
         if dict(plan.sources) != dict(manifest.sources):
-            raise ManifestError(f"manifest sources {dict(manifest.sources)} differ from what its "
-                                f"features read now {dict(plan.sources)}")
+            raise ManifestError(
+                f"manifest sources {dict(manifest.sources)} differ from what its "
+                f"features read now {dict(plan.sources)}"
+            )
         if labels is None:
             if manifest.labels.uri is None:
-                raise ManifestError("the manifest has no stored labels (it was never written); "
-                                    "pass labels=")
+                raise ManifestError(
+                    "the manifest has no stored labels (it was never written); pass labels="
+                )
             labels = self._read_stored_labels(manifest.labels.uri, engine or manifest.engine)
         rebuilt = self._build(labels, plan, engine or manifest.engine)  # type: ignore[arg-type]
         if rebuilt.manifest.labels.fingerprint != manifest.labels.fingerprint:
-            raise ManifestError(f"labels differ from the manifest's (fingerprint "
-                                f"{rebuilt.manifest.labels.fingerprint} vs "
-                                f"{manifest.labels.fingerprint})")
+            raise ManifestError(
+                f"labels differ from the manifest's (fingerprint "
+                f"{rebuilt.manifest.labels.fingerprint} vs "
+                f"{manifest.labels.fingerprint})"
+            )
         return rebuilt
 
     def _read_stored_labels(self, uri: str, engine: str) -> Any:
         from timetravel.label_location import LabelLocation
         from timetravel.labels import read_labels_arrow, read_labels_spark
 
-        location = LabelLocation(uri, "parquet")     # written by TrainingSet.write, not a user
+        location = LabelLocation(uri, "parquet")  # written by TrainingSet.write, not a user
         if engine == "spark":
             return read_labels_spark(self.spark, location)
         return read_labels_arrow(self.config, location)
@@ -364,18 +460,20 @@ class TimeTravel:
             stats = _spark_stats(result, plan)
             label_columns = frame.columns
             manifest = self._manifest(plan, "spark", fingerprint, label_columns, stats)
-            return TrainingSet(self.config, manifest, frame=result, labels_frame=frame,
-                               spark=self.spark)
+            return TrainingSet(
+                self.config, manifest, frame=result, labels_frame=frame, spark=self.spark
+            )
         table = self._labels_table(labels, plan, key_types)
         result = build_arrow(self.config, table, plan)
-        stats = (result.num_rows, {e.name: result.column(e.name).null_count
-                                   for e in plan.encoders})
-        manifest = self._manifest(plan, "duckdb", fingerprint_arrow(table), table.column_names,
-                                  stats)
-        return TrainingSet(self.config, manifest, table=result, labels_table=table,
-                           spark=self._spark)
+        stats = (result.num_rows, {e.name: result.column(e.name).null_count for e in plan.encoders})
+        manifest = self._manifest(
+            plan, "duckdb", fingerprint_arrow(table), table.column_names, stats
+        )
+        return TrainingSet(
+            self.config, manifest, table=result, labels_table=table, spark=self._spark
+        )
 
-    def _key_type(self, plan: Plan, key: str) -> "pa.DataType":
+    def _key_type(self, plan: Plan, key: str) -> pa.DataType:
         import pyarrow as pa
 
         pin = next(iter(plan.sources.values()), None)
@@ -383,7 +481,7 @@ class TimeTravel:
             return pa.int64()
         return self._info(pin.table, pin.version).schema.field(key).type
 
-    def _labels_frame(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> "DataFrame":
+    def _labels_frame(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> DataFrame:
         from pyspark.sql import DataFrame
 
         if isinstance(labels, DataFrame):
@@ -392,7 +490,7 @@ class TimeTravel:
         table = canonical_arrow(labels, plan.entity, plan.label_time, key_types)
         return self.spark.createDataFrame(table)
 
-    def _labels_table(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> "pa.Table":
+    def _labels_table(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> pa.Table:
         if _is_spark_frame(labels):
             types = {k: _SPARK_TYPES.get(str(t), "bigint") for k, t in key_types.items()}
             labels = canonical_spark(labels, plan.entity, plan.label_time, types).toArrow()
@@ -412,22 +510,36 @@ class TimeTravel:
             rows += self._info(pin.table, pin.version).rows
         return "duckdb" if rows <= self.config.query.embedded_max_rows else "spark"
 
-    def _manifest(self, plan: Plan, engine: str, fingerprint: str, label_columns: list[str],
-                  stats: tuple[int, dict[str, int]]) -> Manifest:
+    def _manifest(
+        self,
+        plan: Plan,
+        engine: str,
+        fingerprint: str,
+        label_columns: list[str],
+        stats: tuple[int, dict[str, int]],
+    ) -> Manifest:
         rows, nulls = stats
-        features = [FeatureRef(name=e.name, version=e.version, output=e.output)
-                    for e in plan.encoders]
-        staleness = {s: (None if b is None else b.total_seconds())
-                     for s, b in plan.staleness.items()}
+        features = [
+            FeatureRef(name=e.name, version=e.version, output=e.output) for e in plan.encoders
+        ]
+        staleness = {
+            s: (None if b is None else b.total_seconds()) for s, b in plan.staleness.items()
+        }
         return Manifest(
             id=training_set_id(features, plan.sources, staleness, fingerprint),
-            created_at=datetime.now(timezone.utc).isoformat(), engine=engine,
-            entity=list(plan.entity), label_time=plan.label_time, features=features,
-            sources=dict(plan.sources), max_staleness_s=staleness,
+            created_at=datetime.now(UTC).isoformat(),
+            engine=engine,
+            entity=list(plan.entity),
+            label_time=plan.label_time,
+            features=features,
+            sources=dict(plan.sources),
+            max_staleness_s=staleness,
             labels=LabelInfo(fingerprint=fingerprint, rows=rows, columns=label_columns),
-            config_hash=config_hash(self.config), rows=rows,
+            config_hash=config_hash(self.config),
+            rows=rows,
             coverage={n: (1 - k / rows) if rows else 0.0 for n, k in nulls.items()},
-            timetravel_version=__version__)
+            timetravel_version=__version__,
+        )
 
 
 def _is_spark_frame(value: Any) -> bool:
@@ -435,11 +547,13 @@ def _is_spark_frame(value: Any) -> bool:
     return module.startswith("pyspark.") and hasattr(value, "toArrow")
 
 
-def _spark_stats(result: "DataFrame", plan: Plan) -> tuple[int, dict[str, int]]:
+def _spark_stats(result: DataFrame, plan: Plan) -> tuple[int, dict[str, int]]:
     from pyspark.sql import functions as F
 
-    row = result.agg(F.count(F.lit(1)).alias("__rows"), *(
-        F.count(F.col(f"`{e.name}`")).alias(e.name) for e in plan.encoders)).first()
+    row = result.agg(
+        F.count(F.lit(1)).alias("__rows"),
+        *(F.count(F.col(f"`{e.name}`")).alias(e.name) for e in plan.encoders),
+    ).first()
     assert row is not None
     rows = int(row["__rows"])
     return rows, {e.name: rows - int(row[e.name]) for e in plan.encoders}
@@ -459,4 +573,3 @@ def _load_manifest(config: Config, manifest: Any) -> Manifest:
     if not exists(config, uri):
         raise ManifestError(f"no manifest at {uri}")
     return Manifest.from_json(read_text(config, uri))
-

@@ -37,8 +37,8 @@ class Outcome:
     source: str
     key: tuple[Any, ...]
     ok: bool
-    payload: str | None = None            # the fact, as JSON text of the source's object
-    as_of_micros: int | None = None       # the source's "true at" instant, if it gave one
+    payload: str | None = None  # the fact, as JSON text of the source's object
+    as_of_micros: int | None = None  # the source's "true at" instant, if it gave one
     fetched_micros: int = 0
     attempts: int = 0
     last_status: int | None = None
@@ -65,8 +65,9 @@ class TaskLimits:
 
 
 class _Retryable(Exception):
-    def __init__(self, status: int | None, error_class: str, message: str,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int | None, error_class: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.error_class, self.retry_after = status, error_class, retry_after
 
@@ -101,13 +102,18 @@ def load_plugin(settings: SourceSettings) -> FactSource:
     assert settings.plugin is not None
     module_name, _, class_name = settings.plugin.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(settings)  # type: ignore[no-any-return]
+    return cls(settings)
 
 
-def fetch_pairs(sources: dict[str, SourceSettings], limits: dict[str, TaskLimits],
-                entity: list[str], pairs: Iterable[tuple[str, tuple[Any, ...]]],
-                *, seed: int = 0,
-                transport: httpx.AsyncBaseTransport | None = None) -> list[Outcome]:
+def fetch_pairs(
+    sources: dict[str, SourceSettings],
+    limits: dict[str, TaskLimits],
+    entity: list[str],
+    pairs: Iterable[tuple[str, tuple[Any, ...]]],
+    *,
+    seed: int = 0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[Outcome]:
     """Fetch every (source name, key tuple) pair; one Outcome per pair. ``transport``
     replaces the network (tests use ``httpx.MockTransport``)."""
     by_source: dict[str, list[tuple[Any, ...]]] = {}
@@ -116,14 +122,20 @@ def fetch_pairs(sources: dict[str, SourceSettings], limits: dict[str, TaskLimits
     return asyncio.run(_fetch_all(sources, limits, entity, by_source, seed, transport))
 
 
-async def _fetch_all(sources: dict[str, SourceSettings], limits: dict[str, TaskLimits],
-                     entity: list[str], by_source: dict[str, list[tuple[Any, ...]]],
-                     seed: int, transport: httpx.AsyncBaseTransport | None) -> list[Outcome]:
+async def _fetch_all(
+    sources: dict[str, SourceSettings],
+    limits: dict[str, TaskLimits],
+    entity: list[str],
+    by_source: dict[str, list[tuple[Any, ...]]],
+    seed: int,
+    transport: httpx.AsyncBaseTransport | None,
+) -> list[Outcome]:
     pool = sum(limits[name].concurrency for name in by_source) or 1
     rng = random.Random(seed)
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=pool,
-                                                     max_keepalive_connections=pool),
-                                 transport=transport) as client:
+    async with httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        transport=transport,
+    ) as client:
         jobs = []
         for name, keys in by_source.items():
             settings = sources[name]
@@ -132,16 +144,32 @@ async def _fetch_all(sources: dict[str, SourceSettings], limits: dict[str, TaskL
             bucket = _TokenBucket(limits[name].rate_per_s)
             size = settings.batch_size if (plugin or settings.batch_path) else 1
             for start in range(0, len(keys), size):
-                jobs.append(_fetch_batch(settings, plugin, client, gate, bucket, entity,
-                                         keys[start:start + size], rng))
+                jobs.append(
+                    _fetch_batch(
+                        settings,
+                        plugin,
+                        client,
+                        gate,
+                        bucket,
+                        entity,
+                        keys[start : start + size],
+                        rng,
+                    )
+                )
         results = await asyncio.gather(*jobs)
     return [outcome for batch in results for outcome in batch]
 
 
-async def _fetch_batch(settings: SourceSettings, plugin: FactSource | None,
-                       client: httpx.AsyncClient, gate: asyncio.Semaphore, bucket: _TokenBucket,
-                       entity: list[str], keys: list[tuple[Any, ...]],
-                       rng: random.Random) -> list[Outcome]:
+async def _fetch_batch(
+    settings: SourceSettings,
+    plugin: FactSource | None,
+    client: httpx.AsyncClient,
+    gate: asyncio.Semaphore,
+    bucket: _TokenBucket,
+    entity: list[str],
+    keys: list[tuple[Any, ...]],
+    rng: random.Random,
+) -> list[Outcome]:
     status: int | None = None
     error_class, message = "Unknown", ""
     attempts = 0
@@ -152,8 +180,10 @@ async def _fetch_batch(settings: SourceSettings, plugin: FactSource | None,
             async with gate:
                 payloads = await _call(settings, plugin, client, entity, keys)
             fetched = to_micros_now()
-            return [_outcome(settings, key, payload, fetched, attempts)
-                    for key, payload in zip(keys, payloads, strict=True)]
+            return [
+                _outcome(settings, key, payload, fetched, attempts)
+                for key, payload in zip(keys, payloads, strict=True)
+            ]
         except _Fatal as exc:
             status, error_class, message = exc.status, exc.error_class, str(exc)
             break
@@ -161,52 +191,75 @@ async def _fetch_batch(settings: SourceSettings, plugin: FactSource | None,
             status, error_class, message = exc.status, exc.error_class, str(exc)
             if attempt == settings.retries:
                 break
-            backoff = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** attempt)
-            delay = backoff * rng.uniform(0.5, 1.5)       # jitter: no thundering herd
+            backoff = min(settings.backoff_max_s, settings.backoff_base_s * 2**attempt)
+            delay = backoff * rng.uniform(0.5, 1.5)  # jitter: no thundering herd
             if exc.retry_after is not None:
                 delay = max(delay, exc.retry_after)
             await asyncio.sleep(delay)
     fetched = to_micros_now()
-    return [Outcome(settings.name, key, False, fetched_micros=fetched, attempts=attempts,
-                    last_status=status, error_class=error_class, error_message=message[:500])
-            for key in keys]
+    return [
+        Outcome(
+            settings.name,
+            key,
+            False,
+            fetched_micros=fetched,
+            attempts=attempts,
+            last_status=status,
+            error_class=error_class,
+            error_message=message[:500],
+        )
+        for key in keys
+    ]
 
 
-async def _call(settings: SourceSettings, plugin: FactSource | None, client: httpx.AsyncClient,
-                entity: list[str], keys: list[tuple[Any, ...]]) -> list[dict[str, Any] | None]:
-    dict_keys = [dict(zip(entity, key)) for key in keys]
+async def _call(
+    settings: SourceSettings,
+    plugin: FactSource | None,
+    client: httpx.AsyncClient,
+    entity: list[str],
+    keys: list[tuple[Any, ...]],
+) -> list[dict[str, Any] | None]:
+    dict_keys = [dict(zip(entity, key, strict=True)) for key in keys]
     if plugin is not None:
         try:
             answers = list(await asyncio.wait_for(plugin.fetch(dict_keys), settings.timeout_s))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _Retryable(None, "Timeout", f"plugin took over {settings.timeout_s}s") from None
         except Exception as exc:  # a plugin's failure is retried like a 5xx
             raise _Retryable(None, type(exc).__name__, str(exc)) from None
         if len(answers) != len(keys):
             # Pairing payloads with keys by position would drop or shift some silently.
-            raise _Retryable(None, "MalformedResponse",
-                             f"plugin returned {len(answers)} payloads for {len(keys)} keys")
+            raise _Retryable(
+                None,
+                "MalformedResponse",
+                f"plugin returned {len(answers)} payloads for {len(keys)} keys",
+            )
         return answers
     assert settings.base_url is not None
     try:
         if settings.batch_path is not None:
             response = await client.post(
-                settings.base_url + settings.batch_path, timeout=settings.timeout_s,
-                json={settings.ids_field: [_wire_key(settings, entity, k) for k in keys]})
+                settings.base_url + settings.batch_path,
+                timeout=settings.timeout_s,
+                json={settings.ids_field: [_wire_key(settings, entity, k) for k in keys]},
+            )
         else:
             assert settings.get_path is not None
             path = settings.get_path.format(**dict_keys[0])
             response = await client.get(settings.base_url + path, timeout=settings.timeout_s)
     except httpx.TimeoutException as exc:
-        raise _Retryable(None, "Timeout", f"no answer in {settings.timeout_s}s ({type(exc).__name__})") from None
+        raise _Retryable(
+            None, "Timeout", f"no answer in {settings.timeout_s}s ({type(exc).__name__})"
+        ) from None
     except httpx.HTTPError as exc:
         raise _Retryable(None, type(exc).__name__, str(exc) or type(exc).__name__) from None
     if response.status_code == 404 and settings.batch_path is None:
         return [None]
     if response.status_code in RETRYABLE:
         retry_after = _retry_after(response.headers.get("retry-after"))
-        raise _Retryable(response.status_code, f"HTTP{response.status_code}",
-                         response.text[:200], retry_after)
+        raise _Retryable(
+            response.status_code, f"HTTP{response.status_code}", response.text[:200], retry_after
+        )
     if response.status_code != 200:
         raise _Fatal(response.status_code, f"HTTP{response.status_code}", response.text[:200])
     try:
@@ -233,15 +286,30 @@ def _wire_key(settings: SourceSettings, entity: list[str], key: tuple[Any, ...])
     object naming every column (so composite keys are never sent or matched by one part)."""
     if len(entity) == 1:
         return key[0]
-    return {settings.key_map.get(column, column): value for column, value in zip(entity, key)}
+    return {
+        settings.key_map.get(column, column): value
+        for column, value in zip(entity, key, strict=True)
+    }
 
 
-def _outcome(settings: SourceSettings, key: tuple[Any, ...], payload: dict[str, Any] | None,
-             fetched: int, attempts: int) -> Outcome:
+def _outcome(
+    settings: SourceSettings,
+    key: tuple[Any, ...],
+    payload: dict[str, Any] | None,
+    fetched: int,
+    attempts: int,
+) -> Outcome:
     if payload is None:
-        return Outcome(settings.name, key, False, fetched_micros=fetched, attempts=attempts,
-                       last_status=404, error_class="NotFound",
-                       error_message="the source does not know this context")
+        return Outcome(
+            settings.name,
+            key,
+            False,
+            fetched_micros=fetched,
+            attempts=attempts,
+            last_status=404,
+            error_class="NotFound",
+            error_message="the source does not know this context",
+        )
     as_of = payload_as_of(payload, settings.as_of_field)
     as_of_micros = to_micros(as_of) if as_of is not None else None
     return Outcome(settings.name, key, True, json.dumps(payload), as_of_micros, fetched, attempts)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["filesystem", "read_text", "write_text", "exists"]
 
 
-def filesystem(config: Config, uri: str) -> tuple["pafs.FileSystem", str]:
+def filesystem(config: Config, uri: str) -> tuple[pafs.FileSystem, str]:
     """The file system holding ``uri`` and the path within it."""
     import pyarrow.fs as pafs
 
@@ -28,10 +28,12 @@ def filesystem(config: Config, uri: str) -> tuple["pafs.FileSystem", str]:
                     options.update(endpoint_override=host, scheme=scheme_name)
                 options["force_virtual_addressing"] = not s3.path_style
             if os.environ.get("AWS_ACCESS_KEY_ID"):
-                options.update(access_key=os.environ["AWS_ACCESS_KEY_ID"],
-                               secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-                               session_token=os.environ.get("AWS_SESSION_TOKEN"))
-            return pafs.S3FileSystem(**options), uri[len(scheme):]
+                options.update(
+                    access_key=os.environ["AWS_ACCESS_KEY_ID"],
+                    secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                    session_token=os.environ.get("AWS_SESSION_TOKEN"),
+                )
+            return pafs.S3FileSystem(**options), uri[len(scheme) :]
     return pafs.LocalFileSystem(), os.path.abspath(uri.removeprefix("file://"))
 
 

@@ -60,8 +60,9 @@ def cached_jars(jars_dir: str | Path) -> list[Path] | None:
     return jars if all(j.is_file() for j in jars) else None
 
 
-def fetch_jars(jars_dir: str | Path, *, maven_repo: str | Path | None = None,
-               quiet: bool = False) -> list[Path]:
+def fetch_jars(
+    jars_dir: str | Path, *, maven_repo: str | Path | None = None, quiet: bool = False
+) -> list[Path]:
     """Resolve the jars into ``jars_dir`` unless already cached; return their paths."""
     directory = Path(jars_dir).resolve()
     existing = cached_jars(directory)
@@ -69,27 +70,45 @@ def fetch_jars(jars_dir: str | Path, *, maven_repo: str | Path | None = None,
         return existing
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise SetupError("Maven ('mvn') is needed once to fetch the Delta and S3A jars and was "
-                         "not found on PATH; install it (apt-get install maven) and run "
-                         "`timetravel setup-jars` again")
+        raise SetupError(
+            "Maven ('mvn') is needed once to fetch the Delta and S3A jars and was "
+            "not found on PATH; install it (apt-get install maven) and run "
+            "`timetravel setup-jars` again"
+        )
     repo = Path(maven_repo).resolve() if maven_repo else directory.parent / "m2"
     if not quiet:
-        print(f"timetravel: resolving Delta + S3A jars from Maven Central into {directory} "
-              "(first run only)...", file=sys.stderr, flush=True)
+        print(
+            f"timetravel: resolving Delta + S3A jars from Maven Central into {directory} "
+            "(first run only)...",
+            file=sys.stderr,
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         pom = Path(tmp) / "pom.xml"
         pom.write_text(_pom_text())
         staging = Path(tmp) / "jars"
-        cmd = [mvn, "-B", "-q", "-f", str(pom), f"-Dmaven.repo.local={repo}",
-               "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
-               "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            f"-Dmaven.repo.local={repo}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            raise SetupError(f"Maven could not resolve the jars (exit {done.returncode}); "
-                             f"is Maven Central reachable?\n{tail}")
+            raise SetupError(
+                f"Maven could not resolve the jars (exit {done.returncode}); "
+                f"is Maven Central reachable?\n{tail}"
+            )
         provided = {_artifact_name(j.name) for j in _pyspark_jars_dir().glob("*.jar")}
-        keep = sorted(j.name for j in staging.glob("*.jar") if _artifact_name(j.name) not in provided)
+        keep = sorted(
+            j.name for j in staging.glob("*.jar") if _artifact_name(j.name) not in provided
+        )
         directory.mkdir(parents=True, exist_ok=True)
         for old in directory.glob("*.jar"):
             old.unlink()

@@ -33,7 +33,7 @@ __all__ = ["LabelLocation", "LabelFormat", "resolve_labels"]
 
 LabelFormat = Literal["parquet", "csv", "delta"]
 _GLOB = set("*?[]{}")
-_MAX_ENTRIES = 100_000       # files looked at inside one label directory
+_MAX_ENTRIES = 100_000  # files looked at inside one label directory
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,13 @@ class LabelLocation:
 
 @dataclass(frozen=True)
 class _Parsed:
-    bucket: str | None        # None: local disk
-    path: str                 # local: absolute, links resolved; S3: normalised key, no '/'
+    bucket: str | None  # None: local disk
+    path: str  # local: absolute, links resolved; S3: normalised key, no '/'
 
 
-def resolve_labels(config: Config, uri: str, *, roots: Sequence[str] | None = None,
-                   fmt: LabelFormat | None = None) -> LabelLocation:
+def resolve_labels(
+    config: Config, uri: str, *, roots: Sequence[str] | None = None, fmt: LabelFormat | None = None
+) -> LabelLocation:
     """The canonical location of ``uri`` and its format; with ``roots``, it must lie under one.
 
     Raises :class:`LabelError` naming the problem (never echoing what the file holds).
@@ -64,13 +65,14 @@ def resolve_labels(config: Config, uri: str, *, roots: Sequence[str] | None = No
     confined = None
     if roots is not None:
         if not roots:
-            raise LabelError("no label roots are configured (api.labels_roots); "
-                             "send labels inline")
+            raise LabelError("no label roots are configured (api.labels_roots); send labels inline")
         parsed_roots = [_parse(root, what="api.labels_roots entry") for root in roots]
         confined = next((r for r in parsed_roots if _under(target, r)), None)
         if confined is None:
-            raise LabelError(f"labels_uri {uri!r} is not under any allowed root "
-                             f"(must be under one of: {', '.join(roots)})")
+            raise LabelError(
+                f"labels_uri {uri!r} is not under any allowed root "
+                f"(must be under one of: {', '.join(roots)})"
+            )
     location = LabelLocation(_render(target), fmt or _detect(config, target, uri))
     if confined is not None:
         _check_contents(config, location, target, confined, uri)
@@ -98,19 +100,24 @@ def _parse(uri: str, *, what: str) -> _Parsed:
     elif scheme == "":
         path = _decoded(uri, uri, what, decode=False)
     else:
-        raise LabelError(f"{what} {uri!r}: unsupported scheme {scheme!r}; "
-                         "use a local path, file://, s3:// or s3a://")
+        raise LabelError(
+            f"{what} {uri!r}: unsupported scheme {scheme!r}; "
+            "use a local path, file://, s3:// or s3a://"
+        )
     return _Parsed(None, os.path.realpath(os.path.expanduser(path)))
 
 
 def _decoded(text: str, uri: str, what: str, *, decode: bool = True) -> str:
     value = unquote(text, errors="strict") if decode else text
     if "%" in value:
-        raise LabelError(f"{what} {uri!r}: '%' is not allowed in label paths "
-                         "(percent-encoding is decoded once)")
+        raise LabelError(
+            f"{what} {uri!r}: '%' is not allowed in label paths (percent-encoding is decoded once)"
+        )
     if any(c in _GLOB for c in value):
-        raise LabelError(f"{what} {uri!r}: glob and brace characters (* ? [ ] {{ }}) are not "
-                         "allowed; name one file, Parquet directory or Delta table")
+        raise LabelError(
+            f"{what} {uri!r}: glob and brace characters (* ? [ ] {{ }}) are not "
+            "allowed; name one file, Parquet directory or Delta table"
+        )
     if "\x00" in value:
         raise LabelError(f"{what} holds a NUL character")
     return value
@@ -122,7 +129,7 @@ def _under(target: _Parsed, root: _Parsed) -> bool:
     if target.bucket is None:
         return Path(target.path).is_relative_to(root.path)
     have, need = target.path.split("/"), [p for p in root.path.split("/") if p]
-    return have[:len(need)] == need
+    return have[: len(need)] == need
 
 
 def _render(parsed: _Parsed) -> str:
@@ -147,17 +154,21 @@ def _detect(config: Config, target: _Parsed, uri: str) -> LabelFormat:
         if info.type == pafs.FileType.NotFound:
             raise LabelError(f"labels not found: {uri!r}")
         if info.type == pafs.FileType.Directory and any(
-                f.path.endswith(".parquet")
-                for f in fs.get_file_info(pafs.FileSelector(path, recursive=False))):
+            f.path.endswith(".parquet")
+            for f in fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        ):
             return "parquet"
     except OSError as exc:
         raise LabelError(f"cannot open labels at {uri!r} ({type(exc).__name__})") from None
-    raise LabelError(f"cannot tell the format of labels at {uri!r}: expected a .csv or "
-                     ".parquet file, a Parquet directory, or a Delta table")
+    raise LabelError(
+        f"cannot tell the format of labels at {uri!r}: expected a .csv or "
+        ".parquet file, a Parquet directory, or a Delta table"
+    )
 
 
-def _check_contents(config: Config, location: LabelLocation, target: _Parsed, root: _Parsed,
-                    uri: str) -> None:
+def _check_contents(
+    config: Config, location: LabelLocation, target: _Parsed, root: _Parsed, uri: str
+) -> None:
     """No link inside a label directory, and no file a Delta log names, lies outside root."""
     if target.bucket is None and os.path.isdir(target.path):
         seen = 0
@@ -168,24 +179,32 @@ def _check_contents(config: Config, location: LabelLocation, target: _Parsed, ro
                     raise LabelError(f"labels at {uri!r} hold over {_MAX_ENTRIES} files")
                 entry = os.path.join(folder, name)
                 if os.path.islink(entry) and not Path(os.path.realpath(entry)).is_relative_to(
-                        root.path):
-                    raise LabelError(f"labels at {uri!r} contain a link leading outside the "
-                                     "allowed roots")
+                    root.path
+                ):
+                    raise LabelError(
+                        f"labels at {uri!r} contain a link leading outside the allowed roots"
+                    )
     if location.fmt == "delta":
         from deltalake import DeltaTable
 
         from timetravel.embedded import rs_uri, storage_options
 
         try:
-            paths = DeltaTable(rs_uri(location.uri), storage_options=storage_options(config)
-                               ).get_add_actions(flatten=True).column("path").to_pylist()
+            paths = (
+                DeltaTable(rs_uri(location.uri), storage_options=storage_options(config))
+                .get_add_actions(flatten=True)
+                .column("path")
+                .to_pylist()
+            )
         except Exception as exc:  # noqa: BLE001 - delta-rs raises several kinds; none echoed
-            raise LabelError(f"cannot open the Delta labels at {uri!r} "
-                             f"({type(exc).__name__})") from None
+            raise LabelError(
+                f"cannot open the Delta labels at {uri!r} ({type(exc).__name__})"
+            ) from None
         for path in paths:
             if not _under(_delta_file(target, str(path)), root):
-                raise LabelError(f"the Delta labels at {uri!r} name data files outside the "
-                                 "allowed roots")
+                raise LabelError(
+                    f"the Delta labels at {uri!r} name data files outside the allowed roots"
+                )
 
 
 def _delta_file(table: _Parsed, path: str) -> _Parsed:
@@ -197,9 +216,8 @@ def _delta_file(table: _Parsed, path: str) -> _Parsed:
     if parts.scheme in ("s3", "s3a", "s3n"):
         return _Parsed(parts.netloc, posixpath.normpath("/" + unquote(parts.path)).lstrip("/"))
     if parts.scheme:
-        return _Parsed("", "")                       # another store: never under a root
+        return _Parsed("", "")  # another store: never under a root
     relative = unquote(path)
     if table.bucket is None:
         return _Parsed(None, os.path.realpath(os.path.join(table.path, relative)))
-    return _Parsed(table.bucket,
-                   posixpath.normpath(f"/{table.path}/{relative}").lstrip("/"))
+    return _Parsed(table.bucket, posixpath.normpath(f"/{table.path}/{relative}").lstrip("/"))

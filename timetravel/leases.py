@@ -54,7 +54,7 @@ class _Seen:
 
 
 class _Backend(Protocol):
-    def create(self, body: bytes) -> str | None: ...          # new tag, or None if it exists
+    def create(self, body: bytes) -> str | None: ...  # new tag, or None if it exists
     def read(self) -> _Seen | None: ...
     def replace(self, body: bytes, tag: str) -> str | None: ...  # new tag, or None if changed
     def delete(self, tag: str) -> bool: ...
@@ -70,36 +70,41 @@ class Lease:
         self.ttl_s = ttl_s
         self.token = uuid.uuid4().hex
         self._key = f"_leases/{name}.json"
-        self._backend: _Backend = (_S3Object(config, self._key) if config.warehouse.is_s3
-                                   else _LocalFile(Path(config.warehouse.root) / self._key))
+        self._backend: _Backend = (
+            _S3Object(config, self._key)
+            if config.warehouse.is_s3
+            else _LocalFile(Path(config.warehouse.root) / self._key)
+        )
         self._tag: str | None = None
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
     # ---------------------------------------------------------------- public
-    def acquire(self) -> "Lease":
+    def acquire(self) -> Lease:
         for _ in range(3):
             tag = self._backend.create(self._body())
             if tag is None:
                 current = self._backend.read()
                 if current is None:
-                    continue                     # released between our create and read
+                    continue  # released between our create and read
                 left = float(current.body.get("expires_at", 0)) - time.time()
                 if left > 0:
                     raise LeaseHeldError(
                         f"another {self.name} writer holds the lease on "
                         f"{self.config.warehouse.root} (holder {current.body.get('holder')!r} "
                         f"on {current.body.get('host')}, expires in {left:.0f}s); wait for it "
-                        f"to finish, or remove {self.location} if that writer is gone")
+                        f"to finish, or remove {self.location} if that writer is gone"
+                    )
                 # Stale: its holder died. Take it over only if nobody changed it since we read.
                 tag = self._backend.replace(self._body(), current.tag)
             if tag is not None and self._confirm():
                 self._tag = tag
                 self._start_renewing()
                 return self
-        raise LeaseHeldError(f"could not take the {self.name} lease at {self.location}: "
-                             "other writers took it first")
+        raise LeaseHeldError(
+            f"could not take the {self.name} lease at {self.location}: other writers took it first"
+        )
 
     def release(self) -> None:
         self._stop.set()
@@ -112,25 +117,38 @@ class Lease:
     def ensure_held(self) -> None:
         """Raise :class:`LeaseLostError` if another writer has taken the lease over."""
         if self._lost.is_set():
-            raise LeaseLostError(f"the {self.name} lease at {self.location} was taken over by "
-                                 "another writer (this one did not renew it within "
-                                 f"{self.ttl_s:.0f}s); stopping before writing anything more")
+            raise LeaseLostError(
+                f"the {self.name} lease at {self.location} was taken over by "
+                "another writer (this one did not renew it within "
+                f"{self.ttl_s:.0f}s); stopping before writing anything more"
+            )
 
     @property
     def location(self) -> str:
         return f"{self.config.warehouse.root}/{self._key}"
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
     # ---------------------------------------------------------------- internals
     def _body(self) -> bytes:
-        return json.dumps({"holder": self.holder, "host": socket.gethostname(), "pid": os.getpid(),
-                           "token": self.token, "expires_at": time.time() + self.ttl_s}).encode()
+        return json.dumps(
+            {
+                "holder": self.holder,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "token": self.token,
+                "expires_at": time.time() + self.ttl_s,
+            }
+        ).encode()
 
     def _confirm(self) -> bool:
         """Read back: the lease now names us. (A store whose conditional write is not atomic,
@@ -145,8 +163,9 @@ class Lease:
         tag = self._backend.replace(self._body(), self._tag)
         if tag is None:
             self._lost.set()
-            log.warning("the %s lease at %s was taken over by another writer",
-                        self.name, self.location)
+            log.warning(
+                "the %s lease at %s was taken over by another writer", self.name, self.location
+            )
             return False
         self._tag = tag
         return True
@@ -175,7 +194,7 @@ class _LocalFile:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            os.close(fd)        # closing drops the flock
+            os.close(fd)  # closing drops the flock
 
     def _write(self, body: bytes) -> str:
         temporary = self.path.with_name(f"{self.path.name}.tmp-{uuid.uuid4().hex}")
@@ -228,15 +247,19 @@ class _S3Object:
         self.bucket = root.netloc
         self.key = f"{prefix}/{key}" if prefix else key
         self.client = boto3.client(
-            "s3", endpoint_url=s3.endpoint, region_name=s3.region,
-            config=BotoConfig(s3={"addressing_style": "path" if s3.path_style else "virtual"}))
+            "s3",
+            endpoint_url=s3.endpoint,
+            region_name=s3.region,
+            config=BotoConfig(s3={"addressing_style": "path" if s3.path_style else "virtual"}),
+        )
 
     def _put(self, body: bytes, **condition: str) -> str | None:
         from botocore.exceptions import ClientError
 
         try:
-            answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body,
-                                            **condition)
+            answer = self.client.put_object(
+                Bucket=self.bucket, Key=self.key, Body=body, **condition
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] in (*self._CONFLICT, "NoSuchKey"):
                 return None
@@ -254,7 +277,7 @@ class _S3Object:
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 return None
-            raise                # not "absent": never take over on a read that failed
+            raise  # not "absent": never take over on a read that failed
         return _Seen(dict(json.loads(answer["Body"].read())), str(answer["ETag"]))
 
     def replace(self, body: bytes, tag: str) -> str | None:

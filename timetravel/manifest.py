@@ -67,27 +67,30 @@ class Manifest(_Model):
     timetravel_version: str
 
     def staleness(self) -> dict[str, timedelta | None]:
-        return {s: None if v is None else timedelta(seconds=v)
-                for s, v in self.max_staleness_s.items()}
+        return {
+            s: None if v is None else timedelta(seconds=v) for s, v in self.max_staleness_s.items()
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes | dict[str, Any]) -> "Manifest":
+    def from_json(cls, text: str | bytes | dict[str, Any]) -> Manifest:
         """Parse and validate a manifest; a clear :class:`ManifestError` if it is not one."""
         try:
             raw = text if isinstance(text, dict) else json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"manifest is not JSON: {exc}") from None
         if isinstance(raw, dict) and raw.get("format") not in (None, FORMAT):
-            raise ManifestError(f"unsupported manifest format {raw.get('format')!r}; "
-                                f"this version reads {FORMAT!r}")
+            raise ManifestError(
+                f"unsupported manifest format {raw.get('format')!r}; this version reads {FORMAT!r}"
+            )
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
-                                 for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()
+            )
             raise ManifestError(f"invalid manifest: {problems}") from None
 
 
@@ -97,10 +100,20 @@ def config_hash(config: Config) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def training_set_id(features: list[FeatureRef], sources: dict[str, SourcePin],
-                    staleness: dict[str, float | None], fingerprint: str) -> str:
+def training_set_id(
+    features: list[FeatureRef],
+    sources: dict[str, SourcePin],
+    staleness: dict[str, float | None],
+    fingerprint: str,
+) -> str:
     """The same inputs always give the same id."""
-    text = json.dumps({"f": [f.model_dump() for f in features],
-                       "s": {k: v.model_dump() for k, v in sources.items()},
-                       "m": staleness, "l": fingerprint}, sort_keys=True)
+    text = json.dumps(
+        {
+            "f": [f.model_dump() for f in features],
+            "s": {k: v.model_dump() for k, v in sources.items()},
+            "m": staleness,
+            "l": fingerprint,
+        },
+        sort_keys=True,
+    )
     return "ts-" + hashlib.sha256(text.encode()).hexdigest()[:12]

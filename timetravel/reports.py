@@ -11,23 +11,34 @@ from timetravel.snapshot import Progress, SnapshotResult
 if TYPE_CHECKING:
     from timetravel.manifest import Manifest
 
-__all__ = ["selection_table", "runs_table", "snapshot_table", "progress_line",
-           "training_set_summary"]
+__all__ = [
+    "selection_table",
+    "runs_table",
+    "snapshot_table",
+    "progress_line",
+    "training_set_summary",
+]
 
 
 def selection_table(result: SelectionResult) -> str:
     """Per-stratum population, sample and design weight of one select run."""
-    head = (f"run {result.run_id} at {result.run_time.isoformat()}: "
-            f"{result.sample_size} of {result.population_size} contexts, "
-            f"context_sets version {result.version}"
-            + (f", panel from {result.previous_run_id}" if result.previous_run_id else "")
-            + (" (already selected: nothing written)" if result.reused else ""))
+    head = (
+        f"run {result.run_id} at {result.run_time.isoformat()}: "
+        f"{result.sample_size} of {result.population_size} contexts, "
+        f"context_sets version {result.version}"
+        + (f", panel from {result.previous_run_id}" if result.previous_run_id else "")
+        + (" (already selected: nothing written)" if result.reused else "")
+    )
     width = max([len("stratum"), *(len(s.stratum) for s in result.strata)])
-    lines = [head, f"  {'stratum':<{width}}  {'population':>10}  {'sample':>6}  {'mean weight':>11}"]
+    lines = [
+        head,
+        f"  {'stratum':<{width}}  {'population':>10}  {'sample':>6}  {'mean weight':>11}",
+    ]
     for s in sorted(result.strata, key=lambda s: s.stratum):
-        flag = "  (all taken: target %d)" % s.target if s.capped else ""
-        lines.append(f"  {s.stratum:<{width}}  {s.population:>10}  {s.sample:>6}  "
-                     f"{s.weight:>11.2f}{flag}")
+        flag = f"  (all taken: target {s.target:d})" if s.capped else ""
+        lines.append(
+            f"  {s.stratum:<{width}}  {s.population:>10}  {s.sample:>6}  {s.weight:>11.2f}{flag}"
+        )
     lines += [f"  warning: {w}" for w in result.warnings]
     return "\n".join(lines)
 
@@ -39,8 +50,11 @@ def runs_table(runs: list[RunInfo]) -> str:
     lines = [f"{'run time (UTC)':<26}  {'run id':<24}  stages"]
     for run in runs:
         stages = ", ".join(f"{name}={rec.status}" for name, rec in sorted(run.stages.items()))
-        versions = ", ".join(f"{t}@v{v}" for rec in run.stages.values()
-                             for t, v in sorted(rec.table_versions.items()))
+        versions = ", ".join(
+            f"{t}@v{v}"
+            for rec in run.stages.values()
+            for t, v in sorted(rec.table_versions.items())
+        )
         lines.append(f"{run.run_time.isoformat():<26}  {run.run_id:<24}  {stages}  [{versions}]")
     return "\n".join(lines)
 
@@ -53,37 +67,51 @@ def progress_line(progress: Progress) -> str:
     done = sum(progress.done.values()) + sum(progress.failed.values())
     share = done / progress.total if progress.total else 1.0
     rates = " ".join(f"{s} {n / elapsed:.0f}/s" for s, n in sorted(progress.done.items()))
-    return (f"snapshot: {done}/{progress.total} pairs ({share:.0%}) in {elapsed:.0f}s"
-            f"{' | ' + rates if rates else ''} | errors {sum(progress.failed.values())}")
+    return (
+        f"snapshot: {done}/{progress.total} pairs ({share:.0%}) in {elapsed:.0f}s"
+        f"{' | ' + rates if rates else ''} | errors {sum(progress.failed.values())}"
+    )
 
 
 def snapshot_table(result: SnapshotResult) -> str:
     """Per-source requested / fetched / failed / coverage of one snapshot run."""
-    lines = [f"run {result.run_id}: snapshot {result.status} (attempt {result.attempt}, "
-             f"{result.seconds:.1f}s)",
-             f"  {'source':<16} {'requested':>9} {'fetched':>8} {'failed':>7} {'coverage':>9} "
-             f"{'status':<8} {'this attempt':<30}"]
+    lines = [
+        f"run {result.run_id}: snapshot {result.status} (attempt {result.attempt}, "
+        f"{result.seconds:.1f}s)",
+        f"  {'source':<16} {'requested':>9} {'fetched':>8} {'failed':>7} {'coverage':>9} "
+        f"{'status':<8} {'this attempt':<30}",
+    ]
     for s in result.sources:
         now = f"+{s.fetched_now} fetched, {s.failed_now} failed, {s.retried_now} retried"
-        lines.append(f"  {s.source:<16} {s.requested:>9} {s.fetched:>8} {s.failed:>7} "
-                     f"{s.coverage:>9.1%} {s.status:<8} {now}")
-    lines.append("  versions: " + ", ".join(f"{t}@v{v}" for t, v in sorted(result.table_versions.items())))
+        lines.append(
+            f"  {s.source:<16} {s.requested:>9} {s.fetched:>8} {s.failed:>7} "
+            f"{s.coverage:>9.1%} {s.status:<8} {now}"
+        )
+    lines.append(
+        "  versions: " + ", ".join(f"{t}@v{v}" for t, v in sorted(result.table_versions.items()))
+    )
     return "\n".join(lines)
 
 
-def training_set_summary(manifest: "Manifest") -> str:
+def training_set_summary(manifest: Manifest) -> str:
     """Rows, engine, the pinned fact tables and each feature's coverage."""
-    lines = [f"training set {manifest.id}: {manifest.rows} rows ({manifest.labels.rows} labels) "
-             f"on {manifest.engine}"]
+    lines = [
+        f"training set {manifest.id}: {manifest.rows} rows ({manifest.labels.rows} labels) "
+        f"on {manifest.engine}"
+    ]
     if manifest.output_uri:
         lines[0] += f" -> {manifest.output_uri} ({manifest.output_format})"
     for source, pin in manifest.sources.items():
         bound = manifest.max_staleness_s.get(source)
-        lines.append(f"  {source:<16} {pin.table} @ v{pin.version}"
-                     + (f", max staleness {bound / 86400:g} d" if bound is not None else ""))
+        lines.append(
+            f"  {source:<16} {pin.table} @ v{pin.version}"
+            + (f", max staleness {bound / 86400:g} d" if bound is not None else "")
+        )
     width = max([len("feature"), *(len(f.name) for f in manifest.features)])
     lines.append(f"  {'feature':<{width}}  version  coverage")
     for feature in manifest.features:
-        lines.append(f"  {feature.name:<{width}}  {feature.version:>7}  "
-                     f"{manifest.coverage.get(feature.name, 0.0):>8.1%}")
+        lines.append(
+            f"  {feature.name:<{width}}  {feature.version:>7}  "
+            f"{manifest.coverage.get(feature.name, 0.0):>8.1%}"
+        )
     return "\n".join(lines)

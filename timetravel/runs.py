@@ -8,10 +8,11 @@ warnings) and the Delta version of each table the stage wrote.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from timetravel.errors import RunNotFoundError
 from timetravel.store import DeltaStore
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["RunsIndex", "StageRecord", "RunInfo", "RUNS_TABLE", "read_runs"]
 
 RUNS_TABLE = "runs"
-_SCHEMA = ("run_id string, stage string, run_time timestamp, status string, "
-           "created_at timestamp, updated_at timestamp, details string, "
-           "table_versions map<string, bigint>")
+_SCHEMA = (
+    "run_id string, stage string, run_time timestamp, status string, "
+    "created_at timestamp, updated_at timestamp, details string, "
+    "table_versions map<string, bigint>"
+)
 
 
 @dataclass(frozen=True)
@@ -63,35 +66,61 @@ class RunsIndex:
     def __init__(self, store: DeltaStore) -> None:
         self.store = store
 
-    def _schema(self) -> "StructType":
+    def _schema(self) -> StructType:
         from pyspark.sql.types import _parse_datatype_string
 
-        return _parse_datatype_string(_SCHEMA)  # type: ignore[no-any-return]
+        return cast("StructType", _parse_datatype_string(_SCHEMA))
 
-    def record(self, run_id: str, run_time: datetime | str, stage: str, status: str, *,
-               details: dict[str, Any] | None = None,
-               table_versions: dict[str, int] | None = None) -> None:
+    def record(
+        self,
+        run_id: str,
+        run_time: datetime | str,
+        stage: str,
+        status: str,
+        *,
+        details: dict[str, Any] | None = None,
+        table_versions: dict[str, int] | None = None,
+    ) -> None:
         """Insert or update the (run_id, stage) row; ``created_at`` is kept on update."""
         from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
         spark = self.store.spark
         self.store.create(RUNS_TABLE, self._schema(), comment="timetravel runs index")
-        now = to_micros(datetime.now(timezone.utc))
+        now = to_micros(datetime.now(UTC))
         row = spark.createDataFrame(
-            [(run_id, stage, to_micros(run_time), status, now, now,
-              json.dumps(details or {}, sort_keys=True, default=str), table_versions or {})],
+            [
+                (
+                    run_id,
+                    stage,
+                    to_micros(run_time),
+                    status,
+                    now,
+                    now,
+                    json.dumps(details or {}, sort_keys=True, default=str),
+                    table_versions or {},
+                )
+            ],
             "run_id string, stage string, run_time long, status string, created_at long, "
-            "updated_at long, details string, table_versions map<string, bigint>")
+            "updated_at long, details string, table_versions map<string, bigint>",
+        )
         instants = ("run_time", "created_at", "updated_at")
-        row = row.select(*(F.timestamp_micros(c).alias(c) if c in instants else F.col(c)
-                           for c in row.columns))
+        row = row.select(
+            *(F.timestamp_micros(c).alias(c) if c in instants else F.col(c) for c in row.columns)
+        )
         table = DeltaTable.forPath(spark, self.store.path(RUNS_TABLE))
-        (table.alias("t").merge(row.alias("s"), "t.run_id = s.run_id AND t.stage = s.stage")
-         .whenMatchedUpdate(set={c: f"s.{c}" for c in
-                                 ("run_time", "status", "updated_at", "details", "table_versions")})
-         .whenNotMatchedInsertAll()
-         .execute())
+        (
+            table.alias("t")
+            .merge(row.alias("s"), "t.run_id = s.run_id AND t.stage = s.stage")
+            .whenMatchedUpdate(
+                set={
+                    c: f"s.{c}"
+                    for c in ("run_time", "status", "updated_at", "details", "table_versions")
+                }
+            )
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
 
     def find(self, run_id: str) -> RunInfo | None:
         """The run ``run_id``, or None."""
@@ -106,13 +135,14 @@ class RunsIndex:
             raise RunNotFoundError(f"no run {run_id!r} in the runs index (recent: {recent})")
         return run
 
-    def list(self, *, limit: int | None = None) -> list[RunInfo]:
+    def list(self, *, limit: int | None = None) -> builtins.list[RunInfo]:
         """Runs, newest logical run time first."""
         runs = self._load(None)
         return runs[:limit] if limit else runs
 
-    def previous(self, run_time: datetime | str, *, stage: str = "select",
-                 exclude: str | None = None) -> RunInfo | None:
+    def previous(
+        self, run_time: datetime | str, *, stage: str = "select", exclude: str | None = None
+    ) -> RunInfo | None:
         """The latest run strictly before ``run_time`` whose ``stage`` succeeded."""
         at = to_utc(run_time)
         for run in self.list():
@@ -120,7 +150,7 @@ class RunsIndex:
                 return run
         return None
 
-    def _load(self, where: str | None) -> list[RunInfo]:
+    def _load(self, where: str | None) -> builtins.list[RunInfo]:
         from pyspark.sql import functions as F
 
         if not self.store.exists(RUNS_TABLE):
@@ -128,13 +158,18 @@ class RunsIndex:
         frame = self.store.read(RUNS_TABLE)
         if where:
             frame = frame.where(where)
-        rows = frame.select("run_id", "stage", "status", "details", "table_versions",
-                            *(F.unix_micros(c).alias(c) for c in
-                              ("run_time", "created_at", "updated_at"))).collect()
+        rows = frame.select(
+            "run_id",
+            "stage",
+            "status",
+            "details",
+            "table_versions",
+            *(F.unix_micros(c).alias(c) for c in ("run_time", "created_at", "updated_at")),
+        ).collect()
         return _assemble([r.asDict() for r in rows])
 
 
-def read_runs(config: "Config") -> list[RunInfo]:
+def read_runs(config: Config) -> list[RunInfo]:
     """The runs index read without Spark (delta-rs), newest first: for the API and notebooks."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -159,9 +194,16 @@ def read_runs(config: "Config") -> list[RunInfo]:
 def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
     runs: dict[str, RunInfo] = {}
     for r in rows:
-        record = StageRecord(r["run_id"], r["stage"], from_micros(r["run_time"]), r["status"],
-                             from_micros(r["created_at"]), from_micros(r["updated_at"]),
-                             json.loads(r["details"]), dict(r["table_versions"] or {}))
+        record = StageRecord(
+            r["run_id"],
+            r["stage"],
+            from_micros(r["run_time"]),
+            r["status"],
+            from_micros(r["created_at"]),
+            from_micros(r["updated_at"]),
+            json.loads(r["details"]),
+            dict(r["table_versions"] or {}),
+        )
         run = runs.setdefault(r["run_id"], RunInfo(r["run_id"], record.run_time))
         run.stages[r["stage"]] = record
     return sorted(runs.values(), key=lambda run: (run.run_time, run.run_id), reverse=True)

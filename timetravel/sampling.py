@@ -29,8 +29,15 @@ from timetravel.errors import SelectionError
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["StratumPlan", "allocate", "stratum_column", "resolve_cuts", "draw_sample",
-           "NULL_LABEL", "KEY_SEPARATOR"]
+__all__ = [
+    "StratumPlan",
+    "allocate",
+    "stratum_column",
+    "resolve_cuts",
+    "draw_sample",
+    "NULL_LABEL",
+    "KEY_SEPARATOR",
+]
 
 NULL_LABEL = "<null>"
 KEY_SEPARATOR = "|"
@@ -75,8 +82,10 @@ def allocate(sizes: Mapping[str, int], allocation: Allocation) -> Allocated:
     else:
         named = set(allocation.targets) | set(allocation.fractions)
         for key in sorted(named - set(keys)):
-            warnings.append(f"stratum {key!r} named in the allocation is empty in this "
-                            "population: nothing to sample there")
+            warnings.append(
+                f"stratum {key!r} named in the allocation is empty in this "
+                "population: nothing to sample there"
+            )
         targets = {}
         for k in keys:
             if k in allocation.targets:
@@ -90,8 +99,10 @@ def allocate(sizes: Mapping[str, int], allocation: Allocation) -> Allocated:
         wanted = max(targets[k], allocation.min_per_stratum)
         capped = wanted > sizes[k]
         if capped:
-            warnings.append(f"stratum {k!r}: target {wanted} exceeds its population "
-                            f"{sizes[k]}; taking all {sizes[k]}")
+            warnings.append(
+                f"stratum {k!r}: target {wanted} exceeds its population "
+                f"{sizes[k]}; taking all {sizes[k]}"
+            )
         plans[k] = StratumPlan(k, sizes[k], wanted, min(wanted, sizes[k]), capped)
     return Allocated(plans, warnings)
 
@@ -106,7 +117,7 @@ def _largest_remainder(quotas: Mapping[str, float]) -> dict[str, int]:
     return floors
 
 
-def resolve_cuts(population: "DataFrame", strata: Sequence[Stratum]) -> dict[str, list[float]]:
+def resolve_cuts(population: DataFrame, strata: Sequence[Stratum]) -> dict[str, list[float]]:
     """The cut points of every bucketed stratum (quantiles computed exactly on ``population``)."""
     cuts: dict[str, list[float]] = {}
     for stratum in strata:
@@ -117,11 +128,12 @@ def resolve_cuts(population: "DataFrame", strata: Sequence[Stratum]) -> dict[str
         else:
             assert stratum.buckets.quantiles is not None
             cuts[stratum.label] = population.approxQuantile(
-                stratum.column, list(stratum.buckets.quantiles), 0.0)
+                stratum.column, list(stratum.buckets.quantiles), 0.0
+            )
     return cuts
 
 
-def stratum_column(strata: Sequence[Stratum], cuts: Mapping[str, list[float]]) -> "Column":
+def stratum_column(strata: Sequence[Stratum], cuts: Mapping[str, list[float]]) -> Column:
     """The stratum key, e.g. 'NA|tv|high'. A value below the first cut is the first bucket;
     a value equal to a cut belongs to the bucket above it. Nulls are labelled '<null>'."""
     from pyspark.sql import functions as F
@@ -134,7 +146,7 @@ def stratum_column(strata: Sequence[Stratum], cuts: Mapping[str, list[float]]) -
         if stratum.buckets is not None:
             labels = stratum.buckets.labels
             expr = F.when(value.isNull(), F.lit(NULL_LABEL))
-            for cut, label in zip(cuts[stratum.label], labels):
+            for cut, label in zip(cuts[stratum.label], labels[:-1], strict=True):
                 expr = expr.when(value < F.lit(cut), F.lit(label))
             part = expr.otherwise(F.lit(labels[-1]))
         else:
@@ -143,25 +155,33 @@ def stratum_column(strata: Sequence[Stratum], cuts: Mapping[str, list[float]]) -
     return F.concat_ws(KEY_SEPARATOR, *parts)
 
 
-def check_columns(population: "DataFrame", strata: Sequence[Stratum], entity: Sequence[str]) -> None:
+def check_columns(population: DataFrame, strata: Sequence[Stratum], entity: Sequence[str]) -> None:
     """Fail with the known columns if a stratum or entity column is missing."""
     known = population.columns
     for name, kind in [*((s.column, "strata") for s in strata), *((e, "entity") for e in entity)]:
         if name not in known:
-            raise SelectionError(f"unknown {kind} column {name!r}; population columns: "
-                                 f"{', '.join(known)}")
+            raise SelectionError(
+                f"unknown {kind} column {name!r}; population columns: {', '.join(known)}"
+            )
 
 
-def random_key(seed: int, salt: str, entity: Sequence[str]) -> "Column":
+def random_key(seed: int, salt: str, entity: Sequence[str]) -> Column:
     """A keyed pseudo-random 64-bit value per unit: ordering by it is a uniform permutation."""
     from pyspark.sql import functions as F
 
     return F.xxhash64(F.lit(seed), F.lit(salt), *(F.col(c) for c in entity))
 
 
-def draw_sample(population: "DataFrame", plans: Mapping[str, StratumPlan], *, entity: Sequence[str],
-                seed: int, salt: str, previous: "DataFrame | None" = None,
-                panel_fraction: float | None = None) -> tuple["DataFrame", list[str]]:
+def draw_sample(
+    population: DataFrame,
+    plans: Mapping[str, StratumPlan],
+    *,
+    entity: Sequence[str],
+    seed: int,
+    salt: str,
+    previous: DataFrame | None = None,
+    panel_fraction: float | None = None,
+) -> tuple[DataFrame, list[str]]:
     """Sample ``population`` (with a ``stratum`` column) per ``plans``.
 
     Returns the sample (entity columns, stratum, inclusion_probability, design_weight,
@@ -175,11 +195,19 @@ def draw_sample(population: "DataFrame", plans: Mapping[str, StratumPlan], *, en
     use_panel = previous is not None and panel_fraction is not None
     if use_panel:
         assert previous is not None
-        marked = population.join(previous.select(*entity).distinct()
-                                 .withColumn("_prev", F.lit(True)), list(entity), "left")
+        marked = population.join(
+            previous.select(*entity).distinct().withColumn("_prev", F.lit(True)),
+            list(entity),
+            "left",
+        )
         marked = marked.withColumn("_prev", F.coalesce(F.col("_prev"), F.lit(False)))
-        prev_counts = {r["stratum"]: r["n"] for r in marked.where("_prev").groupBy("stratum")
-                       .agg(F.count(F.lit(1)).alias("n")).collect()}
+        prev_counts = {
+            r["stratum"]: r["n"]
+            for r in marked.where("_prev")
+            .groupBy("stratum")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
+        }
     else:
         marked = population.withColumn("_prev", F.lit(False))
         prev_counts = {}
@@ -192,9 +220,11 @@ def draw_sample(population: "DataFrame", plans: Mapping[str, StratumPlan], *, en
         fresh = min(plan.sample - keep, fresh_pool)
         keep = min(plan.sample - fresh, in_prev)
         if in_prev and (keep == 0 or (fresh == 0 and fresh_pool)):
-            warnings.append(f"stratum {key!r}: panel not applied (it would give "
-                            f"{'previous' if keep == 0 else 'new'} units zero inclusion "
-                            "probability); plain SRS instead")
+            warnings.append(
+                f"stratum {key!r}: panel not applied (it would give "
+                f"{'previous' if keep == 0 else 'new'} units zero inclusion "
+                "probability); plain SRS instead"
+            )
             in_prev = 0
         if not in_prev:
             rows.append((key, False, plan.sample, plan.population))
@@ -202,20 +232,32 @@ def draw_sample(population: "DataFrame", plans: Mapping[str, StratumPlan], *, en
         else:
             rows.append((key, True, keep, in_prev))
             rows.append((key, False, fresh, fresh_pool))
-    plan_df = spark.createDataFrame(rows, "stratum string, _group_prev boolean, _take long, _pool long")
+    plan_df = spark.createDataFrame(
+        rows, "stratum string, _group_prev boolean, _take long, _pool long"
+    )
     merged_prev = {k for k, prev, take, pool in rows if prev and pool > 0}
     # Strata where the panel did not apply are one group: previous units count as fresh.
     in_panel_stratum = F.col("stratum").isin(sorted(merged_prev)) if merged_prev else F.lit(False)
     grouped = marked.withColumn("_group_prev", F.col("_prev") & in_panel_stratum)
-    ranked = grouped.withColumn("_rand", F.when(
-        F.col("_group_prev"), random_key(seed, "panel|" + salt, entity)).otherwise(
-        random_key(seed, salt, entity)))
+    ranked = grouped.withColumn(
+        "_rand",
+        F.when(F.col("_group_prev"), random_key(seed, "panel|" + salt, entity)).otherwise(
+            random_key(seed, salt, entity)
+        ),
+    )
     window = Window.partitionBy("stratum", "_group_prev").orderBy("_rand", *entity)
-    sample = (ranked.join(F.broadcast(plan_df), ["stratum", "_group_prev"])
-              .withColumn("_rank", F.row_number().over(window))
-              .where(F.col("_rank") <= F.col("_take"))
-              .withColumn("inclusion_probability", F.col("_take") / F.col("_pool"))
-              .withColumn("design_weight", F.col("_pool") / F.col("_take"))
-              .select(*entity, "stratum", "inclusion_probability", "design_weight",
-                      F.col("_prev").alias("panel")))
+    sample = (
+        ranked.join(F.broadcast(plan_df), ["stratum", "_group_prev"])
+        .withColumn("_rank", F.row_number().over(window))
+        .where(F.col("_rank") <= F.col("_take"))
+        .withColumn("inclusion_probability", F.col("_take") / F.col("_pool"))
+        .withColumn("design_weight", F.col("_pool") / F.col("_take"))
+        .select(
+            *entity,
+            "stratum",
+            "inclusion_probability",
+            "design_weight",
+            F.col("_prev").alias("panel"),
+        )
+    )
     return sample, warnings

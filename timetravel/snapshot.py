@@ -23,9 +23,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from timetravel.config import Config, SnapshotSettings, SourceSettings
 from timetravel.contexts import read_context_set
@@ -38,9 +38,17 @@ from timetravel.times import spark_instant
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
-__all__ = ["snapshot_facts", "resolve_sources", "SnapshotResult", "SourceSummary",
-           "ERRORS_TABLE", "facts_table", "Progress"]
+__all__ = [
+    "snapshot_facts",
+    "resolve_sources",
+    "SnapshotResult",
+    "SourceSummary",
+    "ERRORS_TABLE",
+    "facts_table",
+    "Progress",
+]
 
 ERRORS_TABLE = "snapshot_errors"
 _META = ("snapshot_time", "run_id", "written_at", "snapshot_date")
@@ -95,22 +103,31 @@ def resolve_sources(settings: SnapshotSettings) -> dict[str, SourceSettings]:
     if settings.fleet_file is not None:
         path = Path(settings.fleet_file)
         if not path.is_file():
-            raise ConfigError(f"snapshot.fleet_file {path} does not exist; start the demo fleet "
-                              "with `timetravel demo up` or give each source a base_url")
+            raise ConfigError(
+                f"snapshot.fleet_file {path} does not exist; start the demo fleet "
+                "with `timetravel demo up` or give each source a base_url"
+            )
         fleet = json.loads(path.read_text())["urls"]
     resolved = {}
     for source in settings.sources:
         if source.base_url is None and source.plugin is None:
             if source.name not in fleet:
-                raise ConfigError(f"source {source.name!r} has no base_url and the fleet file "
-                                  f"does not list it (fleet services: {', '.join(fleet) or 'none'})")
+                raise ConfigError(
+                    f"source {source.name!r} has no base_url and the fleet file "
+                    f"does not list it (fleet services: {', '.join(fleet) or 'none'})"
+                )
             source = source.model_copy(update={"base_url": fleet[source.name]})
         resolved[source.name] = source
     return resolved
 
 
-def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
-                   on_progress: Callable[[Progress], None] | None = None) -> SnapshotResult:
+def snapshot_facts(
+    store: DeltaStore,
+    config: Config,
+    run_id: str,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SnapshotResult:
     """Snapshot every source for run ``run_id`` (resumable, idempotent, one writer)."""
     started = time.monotonic()
     settings = config.snapshot
@@ -126,10 +143,16 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
             requested = contexts.count()
             pending = _missing_pairs(store, contexts, sources, entity, run_id).cache()
             try:
-                missing = {r["source"]: r["n"] for r in pending.groupBy("source").count()
-                           .withColumnRenamed("count", "n").collect()}
-                outcomes = _fetch(store, pending, sum(missing.values()), sources, settings,
-                                  entity, on_progress)
+                missing = {
+                    r["source"]: r["n"]
+                    for r in pending.groupBy("source")
+                    .count()
+                    .withColumnRenamed("count", "n")
+                    .collect()
+                }
+                outcomes = _fetch(
+                    store, pending, sum(missing.values()), sources, settings, entity, on_progress
+                )
             finally:
                 pending.unpersist()
             try:
@@ -141,16 +164,21 @@ def snapshot_facts(store: DeltaStore, config: Config, run_id: str, *,
         except BaseException as exc:
             # Never leave the stage 'running': a monitor must see the failure and its reason.
             # The commits made so far carry transaction ids, so a re-run resumes cleanly.
-            runs.record(run_id, run.run_time, "snapshot", "failed",
-                        details={"error": f"{type(exc).__name__}: {_first_line(exc)}"})
+            runs.record(
+                run_id,
+                run.run_time,
+                "snapshot",
+                "failed",
+                details={"error": f"{type(exc).__name__}: {_first_line(exc)}"},
+            )
             raise
         summaries = _summaries(sources, requested, missing, now, settings)
         status = _run_status(summaries)
         details = {"attempt": attempt, "sources": {s.source: s.__dict__ for s in summaries}}
-        runs.record(run_id, run.run_time, "snapshot", status, details=details,
-                    table_versions=versions)
-    return SnapshotResult(run_id, status, attempt, summaries, versions,
-                          time.monotonic() - started)
+        runs.record(
+            run_id, run.run_time, "snapshot", status, details=details, table_versions=versions
+        )
+    return SnapshotResult(run_id, status, attempt, summaries, versions, time.monotonic() - started)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -163,18 +191,26 @@ def _check_schemas(sources: dict[str, SourceSettings], entity: list[str]) -> Non
 
     for name, source in sources.items():
         try:
-            schema = _parse_datatype_string(source.schema_ddl)
+            schema = cast("StructType", _parse_datatype_string(source.schema_ddl))
         except Exception as exc:
-            raise ConfigError(f"source {name!r}: invalid schema {source.schema_ddl!r}: "
-                              f"{str(exc).splitlines()[0]}") from None
+            raise ConfigError(
+                f"source {name!r}: invalid schema {source.schema_ddl!r}: {str(exc).splitlines()[0]}"
+            ) from None
         clash = sorted(set(schema.fieldNames()) & (set(entity) | set(_META)))
         if clash:
-            raise ConfigError(f"source {name!r}: schema fields {clash} collide with the context "
-                              f"key or snapshot columns ({', '.join([*entity, *_META])})")
+            raise ConfigError(
+                f"source {name!r}: schema fields {clash} collide with the context "
+                f"key or snapshot columns ({', '.join([*entity, *_META])})"
+            )
 
 
-def _missing_pairs(store: DeltaStore, contexts: "DataFrame", sources: dict[str, SourceSettings],
-                   entity: list[str], run_id: str) -> "DataFrame":
+def _missing_pairs(
+    store: DeltaStore,
+    contexts: DataFrame,
+    sources: dict[str, SourceSettings],
+    entity: list[str],
+    run_id: str,
+) -> DataFrame:
     from pyspark.sql import functions as F
 
     pairs = None
@@ -189,21 +225,37 @@ def _missing_pairs(store: DeltaStore, contexts: "DataFrame", sources: dict[str, 
     return pairs
 
 
-def _fetch(store: DeltaStore, pending: "DataFrame", total: int,
-           sources: dict[str, SourceSettings], settings: SnapshotSettings, entity: list[str],
-           on_progress: Callable[[Progress], None] | None) -> "DataFrame":
+def _fetch(
+    store: DeltaStore,
+    pending: DataFrame,
+    total: int,
+    sources: dict[str, SourceSettings],
+    settings: SnapshotSettings,
+    entity: list[str],
+    on_progress: Callable[[Progress], None] | None,
+) -> DataFrame:
     """Fetch the ``total`` pending pairs on the executors; outcomes materialised once."""
     from pyspark import AccumulatorParam
-    from pyspark.sql.types import (BooleanType, IntegerType, LongType, StringType, StructField,
-                                   StructType)
+    from pyspark.sql.types import (
+        BooleanType,
+        IntegerType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
 
     spark = store.spark
     tasks = max(1, min(settings.tasks or spark.sparkContext.defaultParallelism, max(total, 1)))
-    limits = {name: TaskLimits(max(1, s.concurrency // tasks),
-                               s.rate_limit_per_s / tasks if s.rate_limit_per_s else None)
-              for name, s in sources.items()}
+    limits = {
+        name: TaskLimits(
+            max(1, s.concurrency // tasks),
+            s.rate_limit_per_s / tasks if s.rate_limit_per_s else None,
+        )
+        for name, s in sources.items()
+    }
 
-    class CounterParam(AccumulatorParam):  # type: ignore[type-arg]
+    class CounterParam(AccumulatorParam):
         def zero(self, value: Counter[str]) -> Counter[str]:
             return Counter()
 
@@ -213,14 +265,20 @@ def _fetch(store: DeltaStore, pending: "DataFrame", total: int,
 
     counts = spark.sparkContext.accumulator(Counter(), CounterParam())
     key_fields = [pending.schema[c] for c in entity]
-    schema = StructType([StructField("source", StringType()), *key_fields,
-                         StructField("ok", BooleanType()), StructField("payload", StringType()),
-                         StructField("as_of_micros", LongType()),
-                         StructField("fetched_micros", LongType()),
-                         StructField("attempts", IntegerType()),
-                         StructField("last_status", IntegerType()),
-                         StructField("error_class", StringType()),
-                         StructField("error_message", StringType())])
+    schema = StructType(
+        [
+            StructField("source", StringType()),
+            *key_fields,
+            StructField("ok", BooleanType()),
+            StructField("payload", StringType()),
+            StructField("as_of_micros", LongType()),
+            StructField("fetched_micros", LongType()),
+            StructField("attempts", IntegerType()),
+            StructField("last_status", IntegerType()),
+            StructField("error_class", StringType()),
+            StructField("error_message", StringType()),
+        ]
+    )
     width = len(entity)
 
     def fetch_partition(index: int, rows: Any) -> Any:
@@ -229,8 +287,18 @@ def _fetch(store: DeltaStore, pending: "DataFrame", total: int,
         tally: Counter[str] = Counter()
         for o in outcomes:
             tally[f"{'ok' if o.ok else 'failed'}:{o.source}"] += 1
-            yield (o.source, *o.key, o.ok, o.payload, o.as_of_micros, o.fetched_micros,
-                   o.attempts, o.last_status, o.error_class, o.error_message)
+            yield (
+                o.source,
+                *o.key,
+                o.ok,
+                o.payload,
+                o.as_of_micros,
+                o.fetched_micros,
+                o.attempts,
+                o.last_status,
+                o.error_class,
+                o.error_message,
+            )
         counts.add(tally)
 
     ordered = pending.select(*entity, "source").repartition(tasks)
@@ -265,55 +333,88 @@ def _update(progress: Progress, counts: Counter[str]) -> None:
         (progress.done if outcome == "ok" else progress.failed)[source] = value
 
 
-def _tally(outcomes: "DataFrame") -> dict[tuple[str, bool], tuple[int, int]]:
+def _tally(outcomes: DataFrame) -> dict[tuple[str, bool], tuple[int, int]]:
     """(source, ok) -> (pairs, pairs that needed more than one attempt)."""
     from pyspark.sql import functions as F
 
     rows = outcomes.groupBy("source", "ok").agg(
-        F.count(F.lit(1)).alias("n"), F.sum((F.col("attempts") > 1).cast("int")).alias("r"))
+        F.count(F.lit(1)).alias("n"), F.sum((F.col("attempts") > 1).cast("int")).alias("r")
+    )
     return {(r["source"], r["ok"]): (int(r["n"]), int(r["r"] or 0)) for r in rows.collect()}
 
 
-def _commit(store: DeltaStore, outcomes: "DataFrame", sources: dict[str, SourceSettings],
-            entity: list[str], run_id: str,
-            now: dict[tuple[str, bool], tuple[int, int]]) -> tuple[int, dict[str, int]]:
+def _commit(
+    store: DeltaStore,
+    outcomes: DataFrame,
+    sources: dict[str, SourceSettings],
+    entity: list[str],
+    run_id: str,
+    now: dict[tuple[str, bool], tuple[int, int]],
+) -> tuple[int, dict[str, int]]:
     from pyspark.sql import functions as F
 
-    written_at = spark_instant(datetime.now(timezone.utc))
+    written_at = spark_instant(datetime.now(UTC))
     versions: dict[str, int] = {}
     attempt = 1
     for name, source in sources.items():
         table = facts_table(name)
-        facts = (outcomes.where(F.col("ok") & (F.col("source") == name))
-                 .withColumn("p", F.from_json("payload", source.schema_ddl))
-                 .withColumn("snapshot_time", F.timestamp_micros(
-                     F.coalesce("as_of_micros", "fetched_micros")))
-                 .select(*entity, "snapshot_time", F.lit(run_id).alias("run_id"),
-                         written_at.alias("written_at"),
-                         F.to_date("snapshot_time").alias("snapshot_date"), "p.*"))
+        facts = (
+            outcomes.where(F.col("ok") & (F.col("source") == name))
+            .withColumn("p", F.from_json("payload", source.schema_ddl))
+            .withColumn(
+                "snapshot_time", F.timestamp_micros(F.coalesce("as_of_micros", "fetched_micros"))
+            )
+            .select(
+                *entity,
+                "snapshot_time",
+                F.lit(run_id).alias("run_id"),
+                written_at.alias("written_at"),
+                F.to_date("snapshot_time").alias("snapshot_date"),
+                "p.*",
+            )
+        )
         # Key-clustered files: a point lookup's key falls in one file's min/max per commit.
         facts = facts.repartitionByRange(*entity).sortWithinPartitions(*entity)
-        store.create(table, facts.schema, partition_by=["snapshot_date"],
-                     comment=f"facts from source {name!r}, one row per (context, run)")
+        store.create(
+            table,
+            facts.schema,
+            partition_by=["snapshot_date"],
+            comment=f"facts from source {name!r}, one row per (context, run)",
+        )
         # The txn version counts this run's earlier commits: an attempt that died before
         # committing reuses its number, one that committed gets a new one.
         txn_version = _commits_of(store, table, run_id)
         attempt = max(attempt, txn_version + 1)
         version = None
         if now.get((name, True), (0, 0))[0]:
-            version = store.append(table, facts, user_metadata=run_id, merge_schema=True,
-                                   txn=Txn(f"snapshot:{run_id}:{name}", txn_version))
+            version = store.append(
+                table,
+                facts,
+                user_metadata=run_id,
+                merge_schema=True,
+                txn=Txn(f"snapshot:{run_id}:{name}", txn_version),
+            )
         versions[table] = version if version is not None else store.latest_version(table)
-    errors = (outcomes.where(~F.col("ok"))
-              .select(F.lit(run_id).alias("run_id"), F.lit(attempt).alias("attempt"), "source",
-                      *entity, "attempts", "last_status", "error_class", "error_message",
-                      F.timestamp_micros("fetched_micros").alias("failed_at")))
+    errors = outcomes.where(~F.col("ok")).select(
+        F.lit(run_id).alias("run_id"),
+        F.lit(attempt).alias("attempt"),
+        "source",
+        *entity,
+        "attempts",
+        "last_status",
+        "error_class",
+        "error_message",
+        F.timestamp_micros("fetched_micros").alias("failed_at"),
+    )
     store.create(ERRORS_TABLE, errors.schema, comment="every failed (context, source) fetch")
     version = None
     if any(n for (_, ok), (n, _) in now.items() if not ok):
-        version = store.append(ERRORS_TABLE, errors, user_metadata=run_id,
-                               txn=Txn(f"snapshot-errors:{run_id}",
-                                       _commits_of(store, ERRORS_TABLE, run_id)))
+        version = store.append(
+            ERRORS_TABLE,
+            errors,
+            user_metadata=run_id,
+            txn=Txn(f"snapshot-errors:{run_id}", _commits_of(store, ERRORS_TABLE, run_id)),
+        )
     versions[ERRORS_TABLE] = version if version is not None else store.latest_version(ERRORS_TABLE)
     return attempt, versions
 
@@ -322,19 +423,39 @@ def _commits_of(store: DeltaStore, table: str, run_id: str) -> int:
     return sum(1 for c in store.history(table) if c.user_metadata == run_id)
 
 
-def _summaries(sources: dict[str, SourceSettings], requested: int, missing: dict[str, int],
-               now: dict[tuple[str, bool], tuple[int, int]],
-               settings: SnapshotSettings) -> list[SourceSummary]:
+def _summaries(
+    sources: dict[str, SourceSettings],
+    requested: int,
+    missing: dict[str, int],
+    now: dict[tuple[str, bool], tuple[int, int]],
+    settings: SnapshotSettings,
+) -> list[SourceSummary]:
     summaries = []
     for name, source in sources.items():
         ok_now, retried_ok = now.get((name, True), (0, 0))
         failed_now, retried_failed = now.get((name, False), (0, 0))
         fetched = requested - missing.get(name, 0) + ok_now
         coverage = fetched / requested if requested else 1.0
-        status = ("ok" if coverage >= source.min_coverage else
-                  "failed" if coverage < settings.fail_below else "partial")
-        summaries.append(SourceSummary(name, requested, fetched, requested - fetched, coverage,
-                                       status, ok_now, failed_now, retried_ok + retried_failed))
+        status = (
+            "ok"
+            if coverage >= source.min_coverage
+            else "failed"
+            if coverage < settings.fail_below
+            else "partial"
+        )
+        summaries.append(
+            SourceSummary(
+                name,
+                requested,
+                fetched,
+                requested - fetched,
+                coverage,
+                status,
+                ok_now,
+                failed_now,
+                retried_ok + retried_failed,
+            )
+        )
     return summaries
 
 

@@ -85,7 +85,7 @@ def _s3a_settings(config: Config) -> dict[str, str]:
     return settings
 
 
-def get_spark(config: Config | None = None) -> "SparkSession":
+def get_spark(config: Config | None = None) -> SparkSession:
     """Return the SparkSession for ``config`` (the active one if it already exists).
 
     Example:
@@ -117,12 +117,14 @@ def get_spark(config: Config | None = None) -> "SparkSession":
     return spark
 
 
-def _check_delta_on_classpath(spark: "SparkSession") -> None:
+def _check_delta_on_classpath(spark: SparkSession) -> None:
     from py4j.java_gateway import JavaClass
 
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     if not isinstance(jvm.io.delta.tables.DeltaTable, JavaClass):
-        raise SetupError("the Delta Lake jars are not on the driver's classpath; under "
-                         "spark-submit pass them with: spark-submit $(timetravel jars "
-                         "--submit-args) ...")
+        raise SetupError(
+            "the Delta Lake jars are not on the driver's classpath; under "
+            "spark-submit pass them with: spark-submit $(timetravel jars "
+            "--submit-args) ..."
+        )

@@ -72,7 +72,7 @@ class DeltaStore:
         >>> store.read("events", version=0).count()                # doctest: +SKIP
     """
 
-    def __init__(self, spark: "SparkSession", config: Config) -> None:
+    def __init__(self, spark: SparkSession, config: Config) -> None:
         self.spark = spark
         self.config = config
         self.root = config.warehouse.root
@@ -80,8 +80,10 @@ class DeltaStore:
     def path(self, name: str) -> str:
         """The table's location under the warehouse root."""
         if not _TABLE_NAME.fullmatch(name):
-            raise StoreError(f"invalid table name {name!r}: use lower-case words, digits and "
-                             "'_', separated by '/' (e.g. 'facts/ratings')")
+            raise StoreError(
+                f"invalid table name {name!r}: use lower-case words, digits and "
+                "'_', separated by '/' (e.g. 'facts/ratings')"
+            )
         return f"{self.root}/{name}"
 
     def exists(self, name: str) -> bool:
@@ -89,15 +91,23 @@ class DeltaStore:
 
         return bool(DeltaTable.isDeltaTable(self.spark, self.path(name)))
 
-    def create(self, name: str, schema: "StructType", *, partition_by: Sequence[str] = (),
-               comment: str | None = None) -> None:
+    def create(
+        self,
+        name: str,
+        schema: StructType,
+        *,
+        partition_by: Sequence[str] = (),
+        comment: str | None = None,
+    ) -> None:
         """Create the table if it does not exist yet (an existing table is left as it is)."""
         from delta.tables import DeltaTable
 
         unknown = [c for c in partition_by if c not in schema.fieldNames()]
         if unknown:
-            raise StoreError(f"cannot partition {name!r} by {unknown}: not in the schema "
-                             f"(columns: {', '.join(schema.fieldNames())})")
+            raise StoreError(
+                f"cannot partition {name!r} by {unknown}: not in the schema "
+                f"(columns: {', '.join(schema.fieldNames())})"
+            )
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name))
         builder = builder.addColumns(schema)
         if partition_by:
@@ -108,8 +118,15 @@ class DeltaStore:
             builder = builder.property(key, value)
         builder.execute()
 
-    def append(self, name: str, df: "DataFrame", *, user_metadata: str | None = None,
-               txn: Txn | None = None, merge_schema: bool = False) -> int | None:
+    def append(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        user_metadata: str | None = None,
+        txn: Txn | None = None,
+        merge_schema: bool = False,
+    ) -> int | None:
         """Append ``df``; return the new version, or None if ``txn`` had already committed."""
         self._require(name)
         before = self.latest_version(name)
@@ -125,8 +142,13 @@ class DeltaStore:
         # Single writer per table (the snapshot job holds a lease), so a moved version is ours.
         return after if after != before else None
 
-    def read(self, name: str, *, version: int | None = None,
-             timestamp: datetime | date | str | None = None) -> "DataFrame":
+    def read(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        timestamp: datetime | date | str | None = None,
+    ) -> DataFrame:
         """The table now, at a Delta ``version``, or as of a commit ``timestamp`` (UTC)."""
         from pyspark.errors import AnalysisException
 
@@ -162,11 +184,17 @@ class DeltaStore:
         table = DeltaTable.forPath(self.spark, self.path(name))
         # Collect epoch micros, not TimestampType: pyspark turns timestamps into naive
         # datetimes in the *host's* zone on collect.
-        rows = (table.history(limit) if limit else table.history()).select(
-            "version", F.unix_micros("timestamp").alias("micros"), "operation",
-            "userMetadata").collect()
-        return [Commit(int(r["version"]), from_micros(r["micros"]), r["operation"],
-                       r["userMetadata"]) for r in rows]
+        rows = (
+            (table.history(limit) if limit else table.history())
+            .select(
+                "version", F.unix_micros("timestamp").alias("micros"), "operation", "userMetadata"
+            )
+            .collect()
+        )
+        return [
+            Commit(int(r["version"]), from_micros(r["micros"]), r["operation"], r["userMetadata"])
+            for r in rows
+        ]
 
     def version_written_by(self, name: str, user_metadata: str) -> int | None:
         """The version of the (first) commit tagged ``user_metadata``, or None."""
@@ -181,12 +209,15 @@ class DeltaStore:
 
     def _require(self, name: str) -> None:
         if not self.exists(name):
-            raise TableNotFoundError(f"no Delta table {name!r} at {self.path(name)}; "
-                                     "has the job that writes it run against this warehouse?")
+            raise TableNotFoundError(
+                f"no Delta table {name!r} at {self.path(name)}; "
+                "has the job that writes it run against this warehouse?"
+            )
 
 
-def _as_range_error(name: str, exc: Exception, version: int | None,
-                    timestamp: object) -> StoreError:
+def _as_range_error(
+    name: str, exc: Exception, version: int | None, timestamp: object
+) -> StoreError:
     text = str(exc)
     asked = f"version {version}" if version is not None else f"timestamp {timestamp}"
     if re.search(r"earliest|latest|before|after|Cannot time travel|not available", text, re.I):
@@ -195,7 +226,7 @@ def _as_range_error(name: str, exc: Exception, version: int | None,
     return StoreError(f"cannot read table {name!r} at {asked}: {text.strip().splitlines()[0]}")
 
 
-def latest_snapshot(frame: "DataFrame", column: str, at: datetime | date | str) -> "DataFrame":
+def latest_snapshot(frame: DataFrame, column: str, at: datetime | date | str) -> DataFrame:
     """The rows of the latest snapshot tagged ``column <= at`` (at-or-before; empty if none).
 
     For tables that append whole snapshots tagged with their instant (e.g. the population).

@@ -5,8 +5,9 @@ and Delta versions, staleness bounds, key and time columns). :func:`build_spark`
 :func:`build_arrow` carry it out on Spark and on the embedded engine: the same as-of
 contract, then the same encoder code over Arrow batches, so both give identical rows.
 
-Output columns: the label columns, one column per feature, then per source ``<alias>__snapshot_time``
-and ``<alias>__run_id`` (which snapshot each value came from; null when none was usable).
+Output columns: the label columns, one column per feature, then per source
+``<alias>__snapshot_time`` and ``<alias>__run_id`` (which snapshot each value came from;
+null when none was usable).
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from timetravel.asof import point_in_time_join
 from timetravel.asof_embedded import point_in_time_join_arrow
 from timetravel.config import Config
 from timetravel.embedded import join_facts
-from timetravel.encoders import (Encoder, arrow_type, encode_batches, encode_columns,
-                                 source_alias, spark_type)
+from timetravel.encoders import (
+    Encoder,
+    arrow_type,
+    encode_batches,
+    encode_columns,
+    source_alias,
+    spark_type,
+)
 from timetravel.errors import LabelError
 from timetravel.manifest import SourcePin
 
@@ -44,7 +51,7 @@ class Plan:
     """Everything that decides a training set's rows, besides the labels."""
 
     encoders: tuple[Encoder, ...]
-    sources: dict[str, SourcePin]          # conf source name -> pinned fact table
+    sources: dict[str, SourcePin]  # conf source name -> pinned fact table
     entity: tuple[str, ...]
     label_time: str
     staleness: dict[str, timedelta | None]  # conf source name -> bound
@@ -68,11 +75,11 @@ class Plan:
         if reserved:
             raise LabelError(f"label column(s) {reserved} use the reserved prefix '__tt_'")
 
-    def alias_staleness(self) -> dict[str, timedelta | None]:
+    def alias_staleness(self) -> dict[str, timedelta]:
         return {source_alias(s): bound for s, bound in self.staleness.items() if bound is not None}
 
 
-def _one_label_as_of(labels: "pa.Table", facts: dict[str, "pa.Table"], plan: Plan) -> "pa.Table":
+def _one_label_as_of(labels: pa.Table, facts: dict[str, pa.Table], plan: Plan) -> pa.Table:
     """The as-of rule for a single label row over its key's few snapshot rows (a lookup):
     the greatest snapshot time at or before t, ties to the greatest written time, within the
     staleness bound; else nulls. Same output columns as the join; a DuckDB session per
@@ -87,8 +94,11 @@ def _one_label_as_of(labels: "pa.Table", facts: dict[str, "pa.Table"], plan: Pla
     for alias, table in facts.items():
         rows = table
         for key, value in keys.items():
-            rows = rows.filter(pc.equal(rows.column(key), value)) if value is not None \
+            rows = (
+                rows.filter(pc.equal(rows.column(key), value))
+                if value is not None
                 else rows.slice(0, 0)
+            )
         if t is None:
             rows = rows.slice(0, 0)
         else:
@@ -105,8 +115,9 @@ def _one_label_as_of(labels: "pa.Table", facts: dict[str, "pa.Table"], plan: Pla
             if column in plan.entity or column == WRITTEN_TIME:
                 continue
             kind = table.schema.field(column).type
-            columns[f"{alias}__{column}"] = rows.column(column).slice(0, 1) if rows.num_rows \
-                else pa.nulls(1, kind)
+            columns[f"{alias}__{column}"] = (
+                rows.column(column).slice(0, 1) if rows.num_rows else pa.nulls(1, kind)
+            )
     return pa.table(columns)
 
 
@@ -114,7 +125,7 @@ def provenance_columns(plan: Plan) -> list[str]:
     return [f"{source_alias(s)}__{c}" for s in plan.sources for c in (SNAPSHOT_TIME, RUN_ID)]
 
 
-def output_schema(plan: Plan, labels: "pa.Schema") -> "pa.Schema":
+def output_schema(plan: Plan, labels: pa.Schema) -> pa.Schema:
     """The training set's Arrow schema (the same on both engines)."""
     import pyarrow as pa
 
@@ -126,22 +137,40 @@ def output_schema(plan: Plan, labels: "pa.Schema") -> "pa.Schema":
     return pa.schema(fields)
 
 
-def build_spark(store: "DeltaStore", labels: "DataFrame", plan: Plan) -> "DataFrame":
+def build_spark(store: DeltaStore, labels: DataFrame, plan: Plan) -> DataFrame:
     """The training set as a (lazy) Spark DataFrame: one shuffle, encoders in mapInArrow."""
     from pyspark.sql.types import StructField, StructType, _parse_datatype_string
 
     plan.check_labels(labels.columns)
-    sources = {source_alias(s): store.read(pin.table, version=pin.version).select(*plan.fields(s))
-               for s, pin in plan.sources.items()}
-    joined = point_in_time_join(labels, sources, entity=list(plan.entity),
-                                label_time=plan.label_time, written_time=WRITTEN_TIME,
-                                max_staleness=plan.alias_staleness())
+    sources = {
+        source_alias(s): store.read(pin.table, version=pin.version).select(*plan.fields(s))
+        for s, pin in plan.sources.items()
+    }
+    joined = point_in_time_join(
+        labels,
+        sources,
+        entity=list(plan.entity),
+        label_time=plan.label_time,
+        written_time=WRITTEN_TIME,
+        max_staleness=plan.alias_staleness(),
+    )
     keep = [*labels.columns, *provenance_columns(plan)]
     kept = joined.select(*(f"`{c}`" for c in keep)).schema
-    schema = StructType([*kept.fields, *(StructField(e.name, _parse_datatype_string(
-        spark_type(e.output))) for e in plan.encoders)])
-    encoded = joined.mapInArrow(partial(encode_batches, encoders=list(plan.encoders), keep=keep,
-                                        label_time=plan.label_time), schema)
+    schema = StructType(
+        [
+            *kept.fields,
+            *(
+                StructField(e.name, _parse_datatype_string(spark_type(e.output)))
+                for e in plan.encoders
+            ),
+        ]
+    )
+    encoded = joined.mapInArrow(
+        partial(
+            encode_batches, encoders=list(plan.encoders), keep=keep, label_time=plan.label_time
+        ),
+        schema,
+    )
     order = [*labels.columns, *(e.name for e in plan.encoders), *provenance_columns(plan)]
     return encoded.select(*(f"`{c}`" for c in order))
 
@@ -149,8 +178,9 @@ def build_spark(store: "DeltaStore", labels: "DataFrame", plan: Plan) -> "DataFr
 FactReader = Callable[[str, int, Sequence[str], str], "pa.Table"]
 
 
-def build_arrow(config: Config, labels: "pa.Table", plan: Plan, *,
-                reader: FactReader | None = None) -> "pa.Table":
+def build_arrow(
+    config: Config, labels: pa.Table, plan: Plan, *, reader: FactReader | None = None
+) -> pa.Table:
     """The training set on the embedded engine (delta-rs reads, DuckDB ASOF, Arrow encoders).
 
     ``reader(table, version, columns, source)`` replaces the default partition-pruned reads
@@ -162,19 +192,33 @@ def build_arrow(config: Config, labels: "pa.Table", plan: Plan, *,
     if reader is None:
         aliases = {source_alias(s): (pin.table, pin.version) for s, pin in plan.sources.items()}
         columns = {source_alias(s): plan.fields(s) for s in plan.sources}
-        joined = join_facts(config, labels, aliases, entity=list(plan.entity),
-                            label_time=plan.label_time, written_time=WRITTEN_TIME,
-                            max_staleness=plan.alias_staleness(), drop=(), columns=columns)
+        joined = join_facts(
+            config,
+            labels,
+            aliases,
+            entity=list(plan.entity),
+            label_time=plan.label_time,
+            written_time=WRITTEN_TIME,
+            max_staleness=plan.alias_staleness(),
+            drop=(),
+            columns=columns,
+        )
     else:
-        facts = {source_alias(s): reader(pin.table, pin.version, plan.fields(s), s)
-                 for s, pin in plan.sources.items()}
+        facts = {
+            source_alias(s): reader(pin.table, pin.version, plan.fields(s), s)
+            for s, pin in plan.sources.items()
+        }
         if labels.num_rows == 1:
             joined = _one_label_as_of(labels, facts, plan)
         else:
-            joined = point_in_time_join_arrow(labels, facts, entity=list(plan.entity),
-                                              label_time=plan.label_time,
-                                              written_time=WRITTEN_TIME,
-                                              max_staleness=plan.alias_staleness())
+            joined = point_in_time_join_arrow(
+                labels,
+                facts,
+                entity=list(plan.entity),
+                label_time=plan.label_time,
+                written_time=WRITTEN_TIME,
+                max_staleness=plan.alias_staleness(),
+            )
     values = encode_columns(joined, list(plan.encoders), label_time=plan.label_time)
     schema = output_schema(plan, labels.schema)
     arrays = [labels.column(c) for c in labels.column_names]

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["build_training_set", "parse_staleness", "read_labels"]
 
 
-def parse_staleness(values: str | Sequence[str] | Mapping[str, str] | None, *,
-                    what: str = "--max-staleness") -> timedelta | dict[str, timedelta] | None:
+def parse_staleness(
+    values: str | Sequence[str] | Mapping[str, str] | None, *, what: str = "--max-staleness"
+) -> timedelta | dict[str, timedelta] | None:
     """``"7d"`` or ``["7d"]`` -> 7 days for every source; ``"ratings=30d,my-list=7d"``,
     ``["ratings=30d", "my-list=7d"]`` or ``{"ratings": "30d"}`` -> per source. ``what`` names
     the parameter in messages (a CLI flag, or an API field)."""
@@ -50,19 +51,27 @@ def parse_staleness(values: str | Sequence[str] | Mapping[str, str] | None, *,
     return per_source
 
 
-def build_training_set(tt: "TimeTravel", labels_uri: str, out: str, *,
-                       features: Sequence[str] | None = None,
-                       max_staleness: timedelta | Mapping[str, timedelta] | None = None,
-                       engine: "Engine | None" = None, fmt: OutputFormat = "delta",
-                       label_time: str = "label_time", overwrite: bool = False) -> Manifest:
+def build_training_set(
+    tt: TimeTravel,
+    labels_uri: str,
+    out: str,
+    *,
+    features: Sequence[str] | None = None,
+    max_staleness: timedelta | Mapping[str, timedelta] | None = None,
+    engine: Engine | None = None,
+    fmt: OutputFormat = "delta",
+    label_time: str = "label_time",
+    overwrite: bool = False,
+) -> Manifest:
     """Read labels, build the training set on the chosen engine, write it with its manifest."""
     labels = read_labels(tt, resolve_labels(tt.config, labels_uri), engine)
-    result = tt.training_set(labels, features=features, max_staleness=max_staleness,
-                             engine=engine, label_time=label_time)
+    result = tt.training_set(
+        labels, features=features, max_staleness=max_staleness, engine=engine, label_time=label_time
+    )
     return result.write(out, fmt=fmt, overwrite=overwrite)
 
 
-def read_labels(tt: "TimeTravel", location: LabelLocation, engine: "Engine | None") -> Any:
+def read_labels(tt: TimeTravel, location: LabelLocation, engine: Engine | None) -> Any:
     """Labels at a resolved location, as the engine that will use them wants them: a Spark
     DataFrame for ``spark``, else an Arrow table."""
     if (engine or tt.config.query.engine) == "spark":

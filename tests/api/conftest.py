@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.utils.facts import PROFILE, RATINGS, write_facts
+from timetravel import TimeTravel
 from timetravel.api import create_app
 from timetravel.api.auth import TokenTable
 from timetravel.config import Config
-from timetravel.facade import TimeTravel
 from timetravel.runs import RunsIndex
 from timetravel.store import DeltaStore
 
@@ -26,27 +26,62 @@ def api_config(spark, test_config: Config, tmp_path_factory: pytest.TempPathFact
     root = tmp_path_factory.mktemp("api")
     labels_root = root / "labels"
     labels_root.mkdir()
-    config = test_config.model_copy(update={
-        "warehouse": test_config.warehouse.model_copy(update={"root": str(root / "wh")}),
-        "api": test_config.api.model_copy(update={
-            "state_dir": str(root / "state"), "labels_roots": [str(labels_root)],
-            "max_inline_labels": 50, "workers": 1}),
-        "query": test_config.query.model_copy(update={"engine": "duckdb"})})
+    config = test_config.model_copy(
+        update={
+            "warehouse": test_config.warehouse.model_copy(update={"root": str(root / "wh")}),
+            "api": test_config.api.model_copy(
+                update={
+                    "state_dir": str(root / "state"),
+                    "labels_roots": [str(labels_root)],
+                    "max_inline_labels": 50,
+                    "workers": 1,
+                }
+            ),
+            "query": test_config.query.model_copy(update={"engine": "duckdb"}),
+        }
+    )
     store = DeltaStore(spark, config)
     runs = RunsIndex(store)
-    write_facts(store, "ratings", RATINGS, [(1, "2026-06-01T06:00:00", 1, 1),
-                                            (2, "2026-06-01T06:00:00", 0, 2)],
-                run_id="r1", written_at="2026-06-01T07:00:00Z")
-    runs.record("r1", "2026-06-01T06:00:00Z", "snapshot", "ok", details={
-        "sources": {"ratings": {"coverage": 1.0}}}, table_versions={"facts/ratings": 1})
-    write_facts(store, "ratings", RATINGS, [(1, "2026-06-08T06:00:00", 3, 1)],
-                run_id="r2", written_at="2026-06-08T07:00:00Z")
-    write_facts(store, "member-profile", PROFILE, [
-        (1, "2026-06-08T06:00:00", "basic", "2026-05-31T13:00:00", "active")],
-        run_id="r2", written_at="2026-06-08T07:00:00Z")
-    runs.record("r2", "2026-06-08T06:00:00Z", "snapshot", "partial", details={
-        "sources": {"ratings": {"coverage": 0.5}, "member-profile": {"coverage": 1.0}}},
-        table_versions={"facts/ratings": 2, "facts/member_profile": 1})
+    write_facts(
+        store,
+        "ratings",
+        RATINGS,
+        [(1, "2026-06-01T06:00:00", 1, 1), (2, "2026-06-01T06:00:00", 0, 2)],
+        run_id="r1",
+        written_at="2026-06-01T07:00:00Z",
+    )
+    runs.record(
+        "r1",
+        "2026-06-01T06:00:00Z",
+        "snapshot",
+        "ok",
+        details={"sources": {"ratings": {"coverage": 1.0}}},
+        table_versions={"facts/ratings": 1},
+    )
+    write_facts(
+        store,
+        "ratings",
+        RATINGS,
+        [(1, "2026-06-08T06:00:00", 3, 1)],
+        run_id="r2",
+        written_at="2026-06-08T07:00:00Z",
+    )
+    write_facts(
+        store,
+        "member-profile",
+        PROFILE,
+        [(1, "2026-06-08T06:00:00", "basic", "2026-05-31T13:00:00", "active")],
+        run_id="r2",
+        written_at="2026-06-08T07:00:00Z",
+    )
+    runs.record(
+        "r2",
+        "2026-06-08T06:00:00Z",
+        "snapshot",
+        "partial",
+        details={"sources": {"ratings": {"coverage": 0.5}, "member-profile": {"coverage": 1.0}}},
+        table_versions={"facts/ratings": 2, "facts/member_profile": 1},
+    )
     return config
 
 
@@ -55,8 +90,9 @@ def make_client(api_config: Config, spark) -> Iterator[Callable[..., TestClient]
     clients: list[TestClient] = []
 
     def make(config: Config | None = None) -> TestClient:
-        app = create_app(config or api_config, tokens=TOKENS,
-                         tt=TimeTravel(config or api_config, spark=spark))
+        app = create_app(
+            config or api_config, tokens=TOKENS, tt=TimeTravel(config or api_config, spark=spark)
+        )
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

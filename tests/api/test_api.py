@@ -55,13 +55,16 @@ def test_features_registry(client: TestClient) -> None:
     assert by_name["ratings_count"]["available"] is True
     assert by_name["plays_7d"]["available"] is False
     assert "no fact table" in by_name["plays_7d"]["unavailable_reason"]
-    assert [f["name"] for f in client.get("/v1/features", params={"source": "ratings"},
-                                          headers=auth()).json()] == ["ratings_count",
-                                                                      "thumbs_up_share"]
-    assert [f["name"] for f in client.get("/v1/features", params={"owner": "membership",
-                                                                  "tag": "account"},
-                                          headers=auth()).json()] == ["is_churned", "plan",
-                                                                      "tenure_days"]
+    assert [
+        f["name"]
+        for f in client.get("/v1/features", params={"source": "ratings"}, headers=auth()).json()
+    ] == ["ratings_count", "thumbs_up_share"]
+    assert [
+        f["name"]
+        for f in client.get(
+            "/v1/features", params={"owner": "membership", "tag": "account"}, headers=auth()
+        ).json()
+    ] == ["is_churned", "plan", "tenure_days"]
     one = client.get("/v1/features/plan", headers=auth()).json()
     assert one["versions"] == [1] and one["reads"] == {"member-profile": ["plan"]}
     problem(client.get("/v1/features/nope", headers=auth()), 404, "known: ", "plan")
@@ -80,28 +83,42 @@ def test_runs(client: TestClient) -> None:
 
 
 def test_point_lookup(client: TestClient) -> None:
-    body = client.get("/v1/contexts/1/features", headers=auth(), params={
-        "as_of": T, "features": "ratings_count,thumbs_up_share,tenure_days"}).json()
+    body = client.get(
+        "/v1/contexts/1/features",
+        headers=auth(),
+        params={"as_of": T, "features": "ratings_count,thumbs_up_share,tenure_days"},
+    ).json()
     assert body["features"] == {"ratings_count": 4, "thumbs_up_share": 0.75, "tenure_days": 9}
-    assert body["sources"]["ratings"] == {"table": "facts/ratings", "version": 2,
-                                          "snapshot_time": "2026-06-08T06:00:00Z",
-                                          "run_id": "r2"}
-    earlier = client.get("/v1/contexts/1/features", headers=auth(), params={
-        "as_of": "2026-06-08T05:59:59", "features": "ratings_count"}).json()
-    assert earlier["features"] == {"ratings_count": 2}          # naive instant = UTC
+    assert body["sources"]["ratings"] == {
+        "table": "facts/ratings",
+        "version": 2,
+        "snapshot_time": "2026-06-08T06:00:00Z",
+        "run_id": "r2",
+    }
+    earlier = client.get(
+        "/v1/contexts/1/features",
+        headers=auth(),
+        params={"as_of": "2026-06-08T05:59:59", "features": "ratings_count"},
+    ).json()
+    assert earlier["features"] == {"ratings_count": 2}  # naive instant = UTC
     assert earlier["sources"]["ratings"]["run_id"] == "r1"
-    stale = client.get("/v1/contexts/2/features", headers=auth(), params={
-        "as_of": T, "features": "ratings_count", "max_staleness": "7d"}).json()
+    stale = client.get(
+        "/v1/contexts/2/features",
+        headers=auth(),
+        params={"as_of": T, "features": "ratings_count", "max_staleness": "7d"},
+    ).json()
     assert stale["features"] == {"ratings_count": None}
     assert stale["sources"]["ratings"]["snapshot_time"] is None
-    unknown = client.get("/v1/contexts/99/features", headers=auth(),
-                         params={"as_of": T, "features": "plan"}).json()
+    unknown = client.get(
+        "/v1/contexts/99/features", headers=auth(), params={"as_of": T, "features": "plan"}
+    ).json()
     assert unknown["features"] == {"plan": None}
 
 
 def test_point_lookup_bad_input(client: TestClient) -> None:
-    get = lambda key, **params: client.get(f"/v1/contexts/{key}/features",  # noqa: E731
-                                           headers=auth(), params=params)
+    def get(key: object, **params: str) -> Any:
+        return client.get(f"/v1/contexts/{key}/features", headers=auth(), params=params)
+
     problem(get(1, as_of="soon"), 422, "not an ISO-8601 instant: 'soon'")
     problem(get(1), 422, "as_of")
     problem(get(-1, as_of=T), 422, "key")
@@ -112,37 +129,48 @@ def test_point_lookup_bad_input(client: TestClient) -> None:
 
 
 def test_training_set_lifecycle(client: TestClient) -> None:
-    labels = [{"member_id": 1, "label_time": T, "y": 1}, {"member_id": 2, "label_time": T, "y": 0},
-              {"member_id": 1, "label_time": "2026-06-01T06:00:00Z", "y": 0}]
-    submitted = client.post("/v1/training-sets", headers=auth(ADMIN), json={
-        "labels": labels, "features": ["ratings_count", "plan"], "max_staleness": "14d"})
+    labels = [
+        {"member_id": 1, "label_time": T, "y": 1},
+        {"member_id": 2, "label_time": T, "y": 0},
+        {"member_id": 1, "label_time": "2026-06-01T06:00:00Z", "y": 0},
+    ]
+    submitted = client.post(
+        "/v1/training-sets",
+        headers=auth(ADMIN),
+        json={"labels": labels, "features": ["ratings_count", "plan"], "max_staleness": "14d"},
+    )
     assert submitted.status_code == 202, submitted.text
     job = wait(client, submitted.json()["id"])
     assert job["status"] == "succeeded", job
     assert job["manifest"]["rows"] == 3 and job["manifest"]["engine"] == "duckdb"
     assert job["manifest"]["sources"]["ratings"] == {"table": "facts/ratings", "version": 2}
-    page = client.get(f"/v1/training-sets/{job['id']}/rows", headers=auth(),
-                      params={"offset": 1, "limit": 1}).json()
+    page = client.get(
+        f"/v1/training-sets/{job['id']}/rows", headers=auth(), params={"offset": 1, "limit": 1}
+    ).json()
     assert page["total"] == 3 and len(page["rows"]) == 1
     rows = client.get(f"/v1/training-sets/{job['id']}/rows", headers=auth()).json()["rows"]
     got = sorted((r["member_id"], r["label_time"], r["ratings_count"], r["plan"]) for r in rows)
     assert got == [(1, "2026-06-01T06:00:00Z", 2, None), (1, T, 4, "basic"), (2, T, 2, None)]
-    download = client.get(f"/v1/training-sets/{job['id']}/rows", headers=auth(),
-                          params={"format": "parquet"})
+    download = client.get(
+        f"/v1/training-sets/{job['id']}/rows", headers=auth(), params={"format": "parquet"}
+    )
     assert download.headers["content-type"] == "application/vnd.apache.parquet"
     assert pq.read_table(pa.BufferReader(download.content)).num_rows == 3
-    csv = client.get(f"/v1/training-sets/{job['id']}/rows", headers=auth(),
-                     params={"format": "csv"})
+    csv = client.get(
+        f"/v1/training-sets/{job['id']}/rows", headers=auth(), params={"format": "csv"}
+    )
     assert csv.text.splitlines()[0].startswith('"member_id","label_time","y"')
     rebuilt = client.post(f"/v1/training-sets/{job['id']}/rebuild", headers=auth(ADMIN))
     assert rebuilt.status_code == 202
     again = wait(client, rebuilt.json()["id"])
     assert again["status"] == "succeeded" and again["rebuild_of"] == job["id"]
     assert again["manifest"]["id"] == job["manifest"]["id"]
-    assert client.get(f"/v1/training-sets/{again['id']}/rows", headers=auth()).json()["rows"] \
+    assert (
+        client.get(f"/v1/training-sets/{again['id']}/rows", headers=auth()).json()["rows"]
         == client.get(f"/v1/training-sets/{job['id']}/rows", headers=auth()).json()["rows"]
+    )
     finished = client.delete(f"/v1/training-sets/{job['id']}", headers=auth(ADMIN)).json()
-    assert finished["status"] == "succeeded"   # a finished job is left as it is
+    assert finished["status"] == "succeeded"  # a finished job is left as it is
     listed = [j["id"] for j in client.get("/v1/training-sets", headers=auth()).json()]
     assert {job["id"], again["id"]} <= set(listed)
 
@@ -150,8 +178,11 @@ def test_training_set_lifecycle(client: TestClient) -> None:
 def test_training_set_from_a_labels_uri(client: TestClient, api_config: Config) -> None:
     path = labels_dir(api_config) / "labels.csv"
     pd.DataFrame({"member_id": [1], "label_time": [T]}).to_csv(path, index=False)
-    submitted = client.post("/v1/training-sets", headers=auth(ADMIN), json={
-        "labels_uri": str(path), "features": ["ratings_count"], "format": "parquet"})
+    submitted = client.post(
+        "/v1/training-sets",
+        headers=auth(ADMIN),
+        json={"labels_uri": str(path), "features": ["ratings_count"], "format": "parquet"},
+    )
     job = wait(client, submitted.json()["id"])
     assert job["status"] == "succeeded", job
     rows = client.get(f"/v1/training-sets/{job['id']}/rows", headers=auth()).json()["rows"]
@@ -164,8 +195,9 @@ def test_training_set_bad_input(client: TestClient, api_config: Config) -> None:
     problem(post({"labels": [row] * 51}), 422, "51 inline label rows; at most 50")
     problem(post({"labels": [row], "features": ["nope"]}), 422, "unknown feature(s) ['nope']")
     problem(post({"labels": [{"member_id": 1}]}), 422, "lack column(s) ['label_time']")
-    problem(post({"labels": [{"member_id": 1, "label_time": "later"}]}), 422,
-            "not an ISO-8601 instant")
+    problem(
+        post({"labels": [{"member_id": 1, "label_time": "later"}]}), 422, "not an ISO-8601 instant"
+    )
     problem(post({"labels": [row], "labels_uri": "x"}), 422, "exactly one of labels")
     problem(post({"labels": []}), 422, "labels is empty")
     root = str(labels_dir(api_config))
@@ -173,9 +205,11 @@ def test_training_set_bad_input(client: TestClient, api_config: Config) -> None:
     problem(post({"labels_uri": "/etc/passwd"}), 422, "must be under one of")
     problem(post({"labels": [row], "max_staleness": "soonish"}), 422, "not a duration")
     problem(post({"labels": [row], "surprise": 1}), 422, "surprise")
-    malformed = client.post("/v1/training-sets", headers={**auth(ADMIN),
-                                                          "content-type": "application/json"},
-                            content=b'{"labels": [')
+    malformed = client.post(
+        "/v1/training-sets",
+        headers={**auth(ADMIN), "content-type": "application/json"},
+        content=b'{"labels": [',
+    )
     problem(malformed, 422)
     for path in ("/v1/training-sets/nope", "/v1/training-sets/nope/rows"):
         problem(client.get(path, headers=auth()), 404, "nope")
@@ -190,31 +224,42 @@ def test_auth(client: TestClient) -> None:
     body = {"labels": [{"member_id": 1, "label_time": T}]}
     problem(client.post("/v1/training-sets", headers=auth(READER), json=body), 403, "admin role")
     problem(client.delete("/v1/training-sets/x", headers=auth(READER)), 403)
-    assert client.get("/healthz").status_code == 200      # health needs no token
+    assert client.get("/healthz").status_code == 200  # health needs no token
 
 
 def test_jobs_survive_a_restart(make_client: Callable[..., TestClient], api_config: Config) -> None:
     first = make_client()
-    done = first.post("/v1/training-sets", headers=auth(ADMIN), json={
-        "labels": [{"member_id": 1, "label_time": T}], "features": ["plan"]}).json()
+    done = first.post(
+        "/v1/training-sets",
+        headers=auth(ADMIN),
+        json={"labels": [{"member_id": 1, "label_time": T}], "features": ["plan"]},
+    ).json()
     assert wait(first, done["id"])["status"] == "succeeded"
     # A job left 'running' by a process that died, and one that was only queued.
     store = JobStore(api_config.api.state_dir)
     stranded = []
     for status in ("running", "queued"):
-        record = JobRecord(f"ts-job-stranded{status}", status, "2026-06-10T00:00:00+00:00",
-                           "2026-06-10T00:00:00+00:00", {"features": ["ratings_count"]})
-        store.labels_path(record.id).write_text('[{"member_id": 1, "label_time": "%s"}]' % T)
+        record = JobRecord(
+            f"ts-job-stranded{status}",
+            status,
+            "2026-06-10T00:00:00+00:00",
+            "2026-06-10T00:00:00+00:00",
+            {"features": ["ratings_count"]},
+        )
+        store.labels_path(record.id).write_text(f'[{{"member_id": 1, "label_time": "{T}"}}]')
         store.save(record)
         stranded.append(record.id)
-    cancelled = JobRecord("ts-job-cancelme", "queued", "2026-06-10T00:00:00+00:00",
-                          "2026-06-10T00:00:00+00:00", {})
-    second = make_client()            # "restart": a new app over the same state directory
+    cancelled = JobRecord(
+        "ts-job-cancelme", "queued", "2026-06-10T00:00:00+00:00", "2026-06-10T00:00:00+00:00", {}
+    )
+    second = make_client()  # "restart": a new app over the same state directory
     assert wait(second, done["id"])["status"] == "succeeded"
     for job_id in stranded:
         job = wait(second, job_id)
         assert job["status"] == "succeeded", job
         assert job["manifest"]["rows"] == 1
     store.save(cancelled)
-    assert second.delete(f"/v1/training-sets/{cancelled.id}",
-                         headers=auth(ADMIN)).json()["status"] == "cancelled"
+    assert (
+        second.delete(f"/v1/training-sets/{cancelled.id}", headers=auth(ADMIN)).json()["status"]
+        == "cancelled"
+    )

@@ -8,9 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-
-from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import httpx
@@ -23,10 +22,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from tests.api.conftest import ADMIN, READER, TOKENS, auth
+from timetravel import TimeTravel
 from timetravel.api import create_app
 from timetravel.config import Config
 from timetravel.demo.fleet import free_port
-from timetravel.facade import TimeTravel
 
 pytestmark = pytest.mark.spark
 
@@ -39,9 +38,13 @@ def _conf_file(config: Config, path: Path) -> Path:
 
 
 def _serve(conf: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "timetravel.cli", "--conf", str(conf),
-                             "serve", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "timetravel.cli", "--conf", str(conf), "serve", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.fixture
@@ -63,12 +66,15 @@ def server(api_config: Config, tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         output = process.communicate(timeout=20)[0].decode()
-        assert READER not in output and ADMIN not in output   # tokens are never logged
+        assert READER not in output and ADMIN not in output  # tokens are never logged
 
 
 def test_real_uvicorn_process_over_http(server: str) -> None:
-    lookup = httpx.get(f"{server}/v1/contexts/1/features", headers=auth(),
-                       params={"as_of": "2026-06-10T12:00:00Z", "features": "ratings_count"})
+    lookup = httpx.get(
+        f"{server}/v1/contexts/1/features",
+        headers=auth(),
+        params={"as_of": "2026-06-10T12:00:00Z", "features": "ratings_count"},
+    )
     assert lookup.status_code == 200 and lookup.json()["features"] == {"ratings_count": 4}
     assert httpx.get(f"{server}/v1/features").status_code == 401
     assert httpx.get(f"{server}/docs").status_code == 200
@@ -99,33 +105,59 @@ def test_no_5xx_and_responses_match_the_schema(api_config: Config, spark) -> Non
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 13
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+        @settings(
+            max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(headers=auth(ADMIN),
-                                   checks=[not_a_server_error, response_schema_conformance,
-                                           status_code_conformance])
+            case.call_and_validate(
+                headers=auth(ADMIN),
+                checks=[not_a_server_error, response_schema_conformance, status_code_conformance],
+            )
+
         check()
 
 
 INSTANTS = st.one_of(
-    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59),
-                 timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=1)),
-                                            timezone(timedelta(hours=-5)),
-                                            timezone(timedelta(hours=14))])
-                 ).map(lambda t: t.isoformat()),
-    st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00",
-                     "0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z", "2199-12-31T23:59:59Z"]),
-    st.text(max_size=80))
+    st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 31, 23, 59, 59),
+        timezones=st.sampled_from(
+            [
+                UTC,
+                timezone(timedelta(hours=1)),
+                timezone(timedelta(hours=-5)),
+                timezone(timedelta(hours=14)),
+            ]
+        ),
+    ).map(lambda t: t.isoformat()),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-05:00",
+            "0001-01-01T00:00:00Z",
+            "1900-01-01T00:00:00Z",
+            "2199-12-31T23:59:59Z",
+        ]
+    ),
+    st.text(max_size=80),
+)
 DURATIONS = st.one_of(
-    st.builds(lambda n, unit: f"{n}{unit}", st.integers(0, 10**22),
-              st.sampled_from(["d", "h", "m", "s", "days"])),
+    st.builds(
+        lambda n, unit: f"{n}{unit}",
+        st.integers(0, 10**22),
+        st.sampled_from(["d", "h", "m", "s", "days"]),
+    ),
     st.builds(lambda n: f"P{n}D", st.integers(0, 10**22)),
-    st.builds(lambda s, n: f"{s}={n}d", st.sampled_from(["ratings", "member-profile", "x", ""]),
-              st.integers(0, 10**22)),
-    st.text(max_size=40))
-KEYS = st.one_of(st.integers(-2**65, 2**65), st.sampled_from([2**63 - 1, 2**63, 2**64, -1]))
+    st.builds(
+        lambda s, n: f"{s}={n}d",
+        st.sampled_from(["ratings", "member-profile", "x", ""]),
+        st.integers(0, 10**22),
+    ),
+    st.text(max_size=40),
+)
+KEYS = st.one_of(st.integers(-(2**65), 2**65), st.sampled_from([2**63 - 1, 2**63, 2**64, -1]))
 IDS = st.one_of(st.text(min_size=1, max_size=400), st.just("a" * 300))
 
 
@@ -135,41 +167,66 @@ def test_edge_values_never_give_a_5xx(api_config: Config, spark) -> None:  # typ
     from fastapi.testclient import TestClient
     from hypothesis import given
 
-    config = api_config.model_copy(update={"api": api_config.api.model_copy(update={
-        "state_dir": api_config.api.state_dir + "-edges", "max_queued_jobs": 2})})
+    config = api_config.model_copy(
+        update={
+            "api": api_config.api.model_copy(
+                update={"state_dir": api_config.api.state_dir + "-edges", "max_queued_jobs": 2}
+            )
+        }
+    )
     app = create_app(config, tokens=TOKENS, tt=TimeTravel(config, spark=spark))
     with TestClient(app) as client:
+
         def ok(response: httpx.Response) -> None:
             assert response.status_code < 500, response.text
 
         @given(as_of=INSTANTS, staleness=st.one_of(st.none(), DURATIONS), key=KEYS)
-        @settings(max_examples=60, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def lookups(as_of: str, staleness: str | None, key: int) -> None:
             params = {"as_of": as_of, "features": "ratings_count"}
             if staleness is not None:
                 params["max_staleness"] = staleness
             ok(client.get(f"/v1/contexts/{key}/features", params=params, headers=auth()))
 
-        @given(label_time=INSTANTS, staleness=st.one_of(st.none(), DURATIONS), key=KEYS,
-               features=st.one_of(st.none(), st.lists(st.sampled_from(["plan", "x"]),
-                                                      max_size=2)))
-        @settings(max_examples=60, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def submissions(label_time: str, staleness: str | None, key: int,
-                        features: list[str] | None) -> None:
-            body: dict[str, object] = {"labels": [{"member_id": key, "label_time": label_time}],
-                                       "features": features, "max_staleness": staleness}
+        @given(
+            label_time=INSTANTS,
+            staleness=st.one_of(st.none(), DURATIONS),
+            key=KEYS,
+            features=st.one_of(st.none(), st.lists(st.sampled_from(["plan", "x"]), max_size=2)),
+        )
+        @settings(
+            max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        def submissions(
+            label_time: str, staleness: str | None, key: int, features: list[str] | None
+        ) -> None:
+            body: dict[str, object] = {
+                "labels": [{"member_id": key, "label_time": label_time}],
+                "features": features,
+                "max_staleness": staleness,
+            }
             ok(client.post("/v1/training-sets", json=body, headers=auth(ADMIN)))
 
         @given(job_id=IDS)
-        @settings(max_examples=40, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def jobs(job_id: str) -> None:
-            for method, suffix in (("GET", ""), ("GET", "/rows"), ("DELETE", ""),
-                                   ("POST", "/rebuild")):
-                ok(client.request(method, f"/v1/training-sets/{quote(job_id, safe='')}{suffix}",
-                                  headers=auth(ADMIN)))
+            for method, suffix in (
+                ("GET", ""),
+                ("GET", "/rows"),
+                ("DELETE", ""),
+                ("POST", "/rebuild"),
+            ):
+                ok(
+                    client.request(
+                        method,
+                        f"/v1/training-sets/{quote(job_id, safe='')}{suffix}",
+                        headers=auth(ADMIN),
+                    )
+                )
 
         lookups()
         submissions()

@@ -1,5 +1,5 @@
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -8,22 +8,22 @@ from timetravel.demo.clock import Clock
 
 
 def test_real_time_without_file(tmp_path: Path) -> None:
-    before = datetime.now(timezone.utc)
-    assert before <= Clock(tmp_path / "absent.json").now() <= datetime.now(timezone.utc)
+    before = datetime.now(UTC)
+    assert before <= Clock(tmp_path / "absent.json").now() <= datetime.now(UTC)
 
 
 def test_frozen_clock(tmp_path: Path) -> None:
     clock = Clock(tmp_path / "clock.json")
     clock.set("2026-03-01T00:00:00Z")
     time.sleep(0.05)
-    assert clock.now() == datetime(2026, 3, 1, tzinfo=timezone.utc)
+    assert clock.now() == datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_advance_and_shared_file(tmp_path: Path) -> None:
     writer, reader = Clock(tmp_path / "c.json"), Clock(tmp_path / "c.json")
     writer.set("2026-03-01T00:00:00Z")
     writer.advance(timedelta(days=2))
-    assert reader.now() == datetime(2026, 3, 3, tzinfo=timezone.utc)
+    assert reader.now() == datetime(2026, 3, 3, tzinfo=UTC)
 
 
 def test_reset_returns_to_real_time(tmp_path: Path) -> None:

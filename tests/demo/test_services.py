@@ -22,7 +22,9 @@ WORLD = {"seed": 7, "members": 500}
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet.up(tmp_path_factory.mktemp("fleet"), world=WORLD, clock_at=T1.isoformat()) as running:
+    with Fleet.up(
+        tmp_path_factory.mktemp("fleet"), world=WORLD, clock_at=T1.isoformat()
+    ) as running:
         yield running
 
 
@@ -46,8 +48,9 @@ def clean_faults(fleet: Fleet) -> Iterator[Fleet]:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_single_answers_are_the_ground_truth(fleet: Fleet, world: World, client: httpx.Client,
-                                             service: str) -> None:
+def test_single_answers_are_the_ground_truth(
+    fleet: Fleet, world: World, client: httpx.Client, service: str
+) -> None:
     for member in (0, 1, 42, 499):
         response = client.get(f"{fleet.urls[service]}/v1/members/{member}")
         truth = world.answer(service, [member], T1)[0]
@@ -67,8 +70,9 @@ def test_batch_equals_singles(fleet: Fleet, client: httpx.Client, service: str) 
     body = batch.json()
     assert body["as_of"] == T1.isoformat() and body["service"] == service
     singles = {m: client.get(f"{fleet.urls[service]}/v1/members/{m}") for m in ids}
-    assert {r["member_id"]: r for r in body["results"]} == \
-        {m: r.json() for m, r in singles.items() if r.status_code == 200}
+    assert {r["member_id"]: r for r in body["results"]} == {
+        m: r.json() for m, r in singles.items() if r.status_code == 200
+    }
     assert sorted(body["missing"]) == sorted(m for m, r in singles.items() if r.status_code == 404)
     assert {500, 10_000} <= set(body["missing"])
 
@@ -93,7 +97,7 @@ def test_clock_moves_answers(clean_faults: Fleet, world: World, client: httpx.Cl
 
 
 def test_running_clock_advances(clean_faults: Fleet, client: httpx.Client) -> None:
-    clean_faults.clock.set(T1, rate=3600)   # an hour per second
+    clean_faults.clock.set(T1, rate=3600)  # an hour per second
     time.sleep(0.5)
     now = to_utc(client.get(f"{clean_faults.urls['ratings']}/healthz").json()["now"])
     assert T1 + timedelta(minutes=20) < now < T1 + timedelta(hours=2)
@@ -101,18 +105,20 @@ def test_running_clock_advances(clean_faults: Fleet, client: httpx.Client) -> No
 
 def test_error_faults(clean_faults: Fleet, client: httpx.Client) -> None:
     clean_faults.set_faults("ratings", FaultSettings(error_rate=1.0))
-    statuses = {client.get(f"{clean_faults.urls['ratings']}/v1/members/1").status_code
-                for _ in range(20)}
+    statuses = {
+        client.get(f"{clean_faults.urls['ratings']}/v1/members/1").status_code for _ in range(20)
+    }
     assert statuses == {500, 503}
     assert clean_faults.fault_counts("ratings")["errors"] == 20
 
 
 def test_error_rate_is_a_rate(clean_faults: Fleet, client: httpx.Client) -> None:
     clean_faults.set_faults("my-list", FaultSettings(error_rate=0.2))
-    codes = [client.get(f"{clean_faults.urls['my-list']}/v1/members/1").status_code
-             for _ in range(200)]
+    codes = [
+        client.get(f"{clean_faults.urls['my-list']}/v1/members/1").status_code for _ in range(200)
+    ]
     failed = sum(c >= 500 for c in codes)
-    assert 20 <= failed <= 65   # 40 expected; binomial(200, 0.2) sd ~5.7
+    assert 20 <= failed <= 65  # 40 expected; binomial(200, 0.2) sd ~5.7
 
 
 def test_malformed_bodies(clean_faults: Fleet, client: httpx.Client) -> None:
@@ -133,8 +139,9 @@ def test_hangs_trigger_client_timeouts(clean_faults: Fleet) -> None:
 
 
 def test_rate_limit_gives_429_with_retry_after(clean_faults: Fleet, client: httpx.Client) -> None:
-    clean_faults.set_faults("ratings", FaultSettings(rate_limit_per_s=1, rate_limit_burst=3,
-                                                     retry_after_s=2))
+    clean_faults.set_faults(
+        "ratings", FaultSettings(rate_limit_per_s=1, rate_limit_burst=3, retry_after_s=2)
+    )
     codes = [client.get(f"{clean_faults.urls['ratings']}/v1/members/1") for _ in range(6)]
     assert [c.status_code for c in codes[:3]] == [200, 200, 200]
     limited = [c for c in codes[3:] if c.status_code == 429]
@@ -161,14 +168,21 @@ def test_faults_configured_at_start(tmp_path: Path, client: httpx.Client) -> Non
 def test_admin_needs_the_token(fleet: Fleet, client: httpx.Client) -> None:
     url = f"{fleet.urls['ratings']}/admin/faults"
     assert client.put(url, json={"error_rate": 1}).status_code == 401
-    assert client.put(url, json={"error_rate": 1},
-                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert (
+        client.put(
+            url, json={"error_rate": 1}, headers={"Authorization": "Bearer wrong"}
+        ).status_code
+        == 401
+    )
     assert client.get(f"{fleet.urls['ratings']}/v1/members/1").status_code == 200
 
 
 def test_bad_fault_settings_are_rejected(fleet: Fleet, client: httpx.Client) -> None:
-    response = client.put(f"{fleet.urls['ratings']}/admin/faults", json={"error_rate": 2},
-                          headers={"Authorization": f"Bearer {fleet.admin_token}"})
+    response = client.put(
+        f"{fleet.urls['ratings']}/admin/faults",
+        json={"error_rate": 2},
+        headers={"Authorization": f"Bearer {fleet.admin_token}"},
+    )
     assert response.status_code == 422
 
 

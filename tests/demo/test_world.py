@@ -39,15 +39,21 @@ def test_state_is_a_function_of_t_not_of_call_order(world: World) -> None:
 
 def test_viewing_history_grows_with_time_and_matches_events(world: World) -> None:
     member = _active_member(world)
-    before, after = world.state(member, T1)["viewing-history"], world.state(member, T2)["viewing-history"]
+    before, after = (
+        world.state(member, T1)["viewing-history"],
+        world.state(member, T2)["viewing-history"],
+    )
     events = world.events(member)
-    expected = int(((events.play_start <= int(T2.timestamp()))
-                    & (events.play_start > int(T1.timestamp()))).sum())
+    expected = int(
+        (
+            (events.play_start <= int(T2.timestamp())) & (events.play_start > int(T1.timestamp()))
+        ).sum()
+    )
     assert after["total_plays"] - before["total_plays"] == expected
     starts = [p["started_at"] for p in after["plays"]]
-    assert starts == sorted(starts, reverse=True)            # most recent first
+    assert starts == sorted(starts, reverse=True)  # most recent first
     assert len(after["plays"]) == min(world.history_limit, after["total_plays"])
-    assert all(to_utc(s) <= T2 for s in starts)              # nothing from the future
+    assert all(to_utc(s) <= T2 for s in starts)  # nothing from the future
 
 
 def test_a_play_at_exactly_t_is_visible(world: World) -> None:
@@ -80,8 +86,11 @@ def test_my_list_follows_adds_and_removes(world: World) -> None:
             continue
         ev = world.events(member)
         ts = int(T2.timestamp())
-        active = {int(t) for t, s, e in zip(ev.add_title, ev.add_time, ev.remove_time)
-                  if s <= ts < e}
+        active = {
+            int(t)
+            for t, s, e in zip(ev.add_title, ev.add_time, ev.remove_time, strict=True)
+            if s <= ts < e
+        }
         assert {t["title_id"] for t in b["titles"]} == active
         assert b["size"] == len(active)
         changed += a["titles"] != b["titles"]
@@ -102,8 +111,10 @@ def test_churned_members_stop_watching(world: World) -> None:
     assert 0.02 < churned.size / world.members < 0.2
     member = int(churned[0])
     assert world.state(member, T1)["member-profile"]["status"] == "churned"
-    assert world.state(member, T1)["viewing-history"]["total_plays"] == \
-        world.state(member, T2)["viewing-history"]["total_plays"]
+    assert (
+        world.state(member, T1)["viewing-history"]["total_plays"]
+        == world.state(member, T2)["viewing-history"]["total_plays"]
+    )
 
 
 def test_profiles_are_vectorised_state(world: World) -> None:
@@ -120,11 +131,11 @@ def test_profiles_are_vectorised_state(world: World) -> None:
 
 def test_heavy_tailed_viewing_and_weekly_seasonality(world: World) -> None:
     totals = np.array([world.events(m).play_start.size for m in range(1000)])
-    assert np.percentile(totals, 99) > 4 * np.median(totals)        # heavy tail
+    assert np.percentile(totals, 99) > 4 * np.median(totals)  # heavy tail
     starts = np.concatenate([world.events(m).play_start for m in range(1000)])
-    weekday = ((starts // 86_400) + 3) % 7                           # 1970-01-01 was a Thursday
+    weekday = ((starts // 86_400) + 3) % 7  # 1970-01-01 was a Thursday
     per_day = np.bincount(weekday, minlength=7)
-    assert per_day[5:].mean() > 1.2 * per_day[:4].mean()             # weekends busier
+    assert per_day[5:].mean() > 1.2 * per_day[:4].mean()  # weekends busier
 
 
 def test_unknown_member_and_service(world: World) -> None:
@@ -137,8 +148,11 @@ def test_unknown_member_and_service(world: World) -> None:
 def _active_member(world: World) -> int:
     for member in range(world.members):
         state = world.state(member, T1)["member-profile"]
-        if state and state["status"] == "active" and \
-                world.state(member, T2)["viewing-history"]["total_plays"] > \
-                world.state(member, T1)["viewing-history"]["total_plays"] + 5:
+        if (
+            state
+            and state["status"] == "active"
+            and world.state(member, T2)["viewing-history"]["total_plays"]
+            > world.state(member, T1)["viewing-history"]["total_plays"] + 5
+        ):
             return member
     raise AssertionError("no active member")

@@ -24,15 +24,30 @@ class PitRunner:
         from pyspark.sql.types import _parse_datatype_string
 
         struct = _parse_datatype_string(schema)
-        as_text = ", ".join(f"`{f.name}` {'string' if f.dataType.simpleString() == 'timestamp' else f.dataType.simpleString()}"
-                            for f in struct.fields)
-        frame = self.spark.createDataFrame(rows, as_text)
-        return frame.select(*(F.to_timestamp(f.name).alias(f.name)
-                              if f.dataType.simpleString() == "timestamp" else F.col(f.name)
-                              for f in struct.fields))
 
-    def run(self, labels: list[tuple[Any, ...]], labels_schema: str,
-            sources: dict[str, tuple[list[tuple[Any, ...]], str]], **options: Any) -> list[dict[str, Any]]:
+        def spark_text(kind: str) -> str:
+            return "string" if kind == "timestamp" else kind
+
+        as_text = ", ".join(
+            f"`{f.name}` {spark_text(f.dataType.simpleString())}" for f in struct.fields
+        )
+        frame = self.spark.createDataFrame(rows, as_text)
+        return frame.select(
+            *(
+                F.to_timestamp(f.name).alias(f.name)
+                if f.dataType.simpleString() == "timestamp"
+                else F.col(f.name)
+                for f in struct.fields
+            )
+        )
+
+    def run(
+        self,
+        labels: list[tuple[Any, ...]],
+        labels_schema: str,
+        sources: dict[str, tuple[list[tuple[Any, ...]], str]],
+        **options: Any,
+    ) -> list[dict[str, Any]]:
         from timetravel.asof import point_in_time_join
 
         options.setdefault("entity", "context_id")
@@ -43,9 +58,9 @@ class PitRunner:
         if self.engine == "duckdb":
             from timetravel.asof_embedded import point_in_time_join_arrow
 
-            out = point_in_time_join_arrow(_arrow(label_frame),
-                                           {n: _arrow(f) for n, f in source_frames.items()},
-                                           **options)
+            out = point_in_time_join_arrow(
+                _arrow(label_frame), {n: _arrow(f) for n, f in source_frames.items()}, **options
+            )
             return _collect_arrow(out)
         raise AssertionError(f"unknown engine {self.engine}")
 
@@ -66,8 +81,10 @@ def _collect(frame) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
 
     stamps = {c for c, t in frame.dtypes if t == "timestamp"}
     micros = [F.unix_micros(c).alias(c) if c in stamps else F.col(c) for c in frame.columns]
-    rows = [{k: instant_text(v) if k in stamps else v for k, v in r.asDict().items()}
-            for r in frame.select(*micros).collect()]
+    rows = [
+        {k: instant_text(v) if k in stamps else v for k, v in r.asDict().items()}
+        for r in frame.select(*micros).collect()
+    ]
     return sorted(rows, key=sort_key)
 
 
@@ -77,8 +94,9 @@ def _arrow(frame):  # type: ignore[no-untyped-def]
     from pyspark.sql import functions as F
 
     stamps = [c for c, t in frame.dtypes if t == "timestamp"]
-    table = frame.select(*(F.unix_micros(c).alias(c) if c in stamps else F.col(c)
-                           for c in frame.columns)).toArrow()
+    table = frame.select(
+        *(F.unix_micros(c).alias(c) if c in stamps else F.col(c) for c in frame.columns)
+    ).toArrow()
     for name in stamps:
         index = table.column_names.index(name)
         table = table.set_column(index, name, table.column(name).cast(pa.timestamp("us", "UTC")))
@@ -93,6 +111,8 @@ def _collect_arrow(table) -> list[dict[str, Any]]:  # type: ignore[no-untyped-de
         index = table.column_names.index(name)
         micros = table.column(name).cast(pa.timestamp("us", "UTC")).cast(pa.int64())
         table = table.set_column(index, name, micros)
-    rows = [{k: instant_text(v) if k in stamps else v for k, v in row.items()}
-            for row in table.to_pylist()]
+    rows = [
+        {k: instant_text(v) if k in stamps else v for k, v in row.items()}
+        for row in table.to_pylist()
+    ]
     return sorted(rows, key=sort_key)

@@ -17,8 +17,14 @@ def sorted_rows(df: Any) -> list[tuple[Any, ...]]:
     return sorted(tuple(r) for r in df.collect())
 
 
-def population(store: Any, strata: dict[tuple[str, str], int], *, table: str = "population",
-               start_id: int = 0, hours: float = 5.0) -> dict[str, int]:
+def population(
+    store: Any,
+    strata: dict[tuple[str, str], int],
+    *,
+    table: str = "population",
+    start_id: int = 0,
+    hours: float = 5.0,
+) -> dict[str, int]:
     """Write a plain population table: ``strata[(region, device)] = count`` members each.
 
     Member ids are consecutive from ``start_id`` in the order given. Returns stratum sizes
@@ -31,7 +37,8 @@ def population(store: Any, strata: dict[tuple[str, str], int], *, table: str = "
             rows.append((member, region, device, hours + (member % 10)))
             member += 1
     frame = store.spark.createDataFrame(
-        rows, "member_id long, region string, primary_device string, viewing_hours double")
+        rows, "member_id long, region string, primary_device string, viewing_hours double"
+    )
     store.create(table, frame.schema)
     store.append(table, frame)
     return {f"{r}|{d}": n for (r, d), n in strata.items()}

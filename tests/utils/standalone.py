@@ -32,22 +32,48 @@ class StandaloneCluster:
     def _start(self, *args: str, log: str) -> None:
         env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
         out = open(self.work_dir / log, "wb")
-        self._procs.append(subprocess.Popen([str(spark_home() / "bin" / "spark-class"), *args],
-                                            env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True))
+        self._procs.append(
+            subprocess.Popen(
+                [str(spark_home() / "bin" / "spark-class"), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
 
-    def __enter__(self) -> "StandaloneCluster":
-        self._start("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                    "--port", str(self.port), "--webui-port", str(free_port()), log="master.log")
+    def __enter__(self) -> StandaloneCluster:
+        self._start(
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--webui-port",
+            str(free_port()),
+            log="master.log",
+        )
         self._wait_port(self.port)
-        self._start("org.apache.spark.deploy.worker.Worker", self.master_url, "--host", "127.0.0.1",
-                    "--cores", str(self.cores), "--memory", self.memory,
-                    "--webui-port", str(free_port()), "--work-dir", str(self.work_dir / "work"),
-                    log="worker.log")
+        self._start(
+            "org.apache.spark.deploy.worker.Worker",
+            self.master_url,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            str(self.cores),
+            "--memory",
+            self.memory,
+            "--webui-port",
+            str(free_port()),
+            "--work-dir",
+            str(self.work_dir / "work"),
+            log="worker.log",
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if "Successfully registered with master" in (self.work_dir / "worker.log").read_text(
-                    errors="replace"):
+                errors="replace"
+            ):
                 return self
             time.sleep(0.2)
         self.__exit__(None, None, None)
@@ -63,8 +89,12 @@ class StandaloneCluster:
                 time.sleep(0.2)
         raise RuntimeError(f"the Spark master did not listen on {port} in 60 s")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

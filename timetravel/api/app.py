@@ -21,8 +21,9 @@ from timetravel.facade import TimeTravel
 __all__ = ["create_app"]
 
 
-def create_app(config: Config, *, tokens: TokenTable | None = None,
-               tt: TimeTravel | None = None) -> FastAPI:
+def create_app(
+    config: Config, *, tokens: TokenTable | None = None, tt: TimeTravel | None = None
+) -> FastAPI:
     """The API over ``config``'s warehouse. ``tokens`` default to the environment / secrets
     file; ``tt`` lets a caller share an existing TimeTravel (and its SparkSession)."""
     timetravel = tt or TimeTravel(config)
@@ -33,8 +34,9 @@ def create_app(config: Config, *, tokens: TokenTable | None = None,
 
     # Lookups are short and CPU-bound: a few threads serve them first come, first served.
     # Dozens of threads contending for the GIL would make every one of them slow.
-    lookups = ThreadPoolExecutor(max_workers=config.api.lookup_threads,
-                                 thread_name_prefix="tt-lookup")
+    lookups = ThreadPoolExecutor(
+        max_workers=config.api.lookup_threads, thread_name_prefix="tt-lookup"
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,9 +45,13 @@ def create_app(config: Config, *, tokens: TokenTable | None = None,
         runner.shutdown()
         lookups.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="timetravel as-of query API", version=__version__, lifespan=lifespan,
-                  description="Feature registry, snapshot runs, point-in-time lookups and "
-                              "reproducible training sets.")
+    app = FastAPI(
+        title="timetravel as-of query API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Feature registry, snapshot runs, point-in-time lookups and "
+        "reproducible training sets.",
+    )
     app.state.services = Services(timetravel, table, runner, store, lookups)
     app.add_middleware(RequestGuard, tokens=table, max_body_bytes=config.api.max_body_bytes)
     install_handlers(app)

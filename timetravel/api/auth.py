@@ -39,7 +39,7 @@ class TokenTable:
             return None
         given = token.encode()
         found: Role | None = None
-        for known, role in self.tokens:   # no early exit: time does not depend on the match
+        for known, role in self.tokens:  # no early exit: time does not depend on the match
             if hmac.compare_digest(given, known):
                 found = role
         return found
@@ -48,16 +48,19 @@ class TokenTable:
         return f"TokenTable({len(self.tokens)} tokens, insecure={self.insecure})"
 
 
-def load_tokens(tokens_file: str | None = None, *, environ: dict[str, str] | None = None
-                ) -> TokenTable:
+def load_tokens(
+    tokens_file: str | None = None, *, environ: dict[str, str] | None = None
+) -> TokenTable:
     """Tokens from the environment and/or the secrets file (both may be used)."""
     env = os.environ if environ is None else environ
     pairs: list[tuple[bytes, Role]] = []
     for item in filter(None, (p.strip() for p in env.get(TOKENS_ENV, "").split(","))):
         role, sep, token = item.partition(":")
         if not sep or role not in _ROLES or len(token) < 16:
-            raise ConfigError(f"{TOKENS_ENV}: each entry must be 'reader:TOKEN' or 'admin:TOKEN' "
-                              "with a token of at least 16 characters")
+            raise ConfigError(
+                f"{TOKENS_ENV}: each entry must be 'reader:TOKEN' or 'admin:TOKEN' "
+                "with a token of at least 16 characters"
+            )
         pairs.append((token.encode(), role))  # type: ignore[arg-type]
     if tokens_file:
         path = Path(tokens_file)
@@ -69,7 +72,8 @@ def load_tokens(tokens_file: str | None = None, *, environ: dict[str, str] | Non
         for role, tokens in raw.items():
             for token in tokens or []:
                 if not isinstance(token, str) or len(token) < 16:
-                    raise ConfigError(f"{tokens_file}: tokens must be strings of at least 16 "
-                                      "characters")
+                    raise ConfigError(
+                        f"{tokens_file}: tokens must be strings of at least 16 characters"
+                    )
                 pairs.append((token.encode(), role))
     return TokenTable(tuple(pairs))

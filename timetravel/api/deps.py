@@ -28,24 +28,27 @@ class Services:
 
 
 async def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require(role: Role):  # type: ignore[no-untyped-def]
+def require(role: Role):
     # async: trivial work done on the event loop, no thread hop per request
-    async def check(services: ServicesDep,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-              ) -> Role:
+    async def check(
+        services: ServicesDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Role:
         granted = services.tokens.role_of(credentials.credentials if credentials else None)
         if granted is None:
-            raise HTTPException(401, "a valid bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         if role == "admin" and granted != "admin":
             raise HTTPException(403, f"this needs the admin role; the token is {granted}")
         return granted
+
     return check
 
 

@@ -17,10 +17,8 @@ from timetravel.api.problems import problem_response
 
 __all__ = ["RequestGuard", "PUBLIC_PATHS", "TOKEN_PARAMETERS"]
 
-PUBLIC_PATHS = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc",
-                "/openapi.json")
-TOKEN_PARAMETERS = {"token", "access_token", "api_key", "apikey", "bearer", "auth",
-                    "authorization"}
+PUBLIC_PATHS = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+TOKEN_PARAMETERS = {"token", "access_token", "api_key", "apikey", "bearer", "auth", "authorization"}
 
 
 class _TooLarge(Exception):
@@ -44,13 +42,22 @@ class RequestGuard:
         if names & TOKEN_PARAMETERS:
             # Blank the query in place: the server's access log reads it from this scope.
             scope["query_string"] = b""
-            await _problem(send, 400, "Token in URL",
-                           "credentials are refused in the query string (URLs are logged and "
-                           "cached); send 'Authorization: Bearer <token>'")
+            await _problem(
+                send,
+                400,
+                "Token in URL",
+                "credentials are refused in the query string (URLs are logged and "
+                "cached); send 'Authorization: Bearer <token>'",
+            )
             return
         if scope["path"] not in PUBLIC_PATHS and self.tokens.role_of(_bearer(scope)) is None:
-            await _problem(send, 401, "Unauthorized", "a valid bearer token is required",
-                           {"www-authenticate": "Bearer"})
+            await _problem(
+                send,
+                401,
+                "Unauthorized",
+                "a valid bearer token is required",
+                {"www-authenticate": "Bearer"},
+            )
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
@@ -68,7 +75,7 @@ class RequestGuard:
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()               # e.g. http.disconnect
+            return await receive()  # e.g. http.disconnect
 
         await self.app(scope, replay, send)
 
@@ -89,8 +96,10 @@ class RequestGuard:
 
     def _limit_text(self, declared: int | None) -> str:
         size = f"{declared} bytes" if declared is not None else "the body"
-        return (f"{size} is over the limit of {self.max_body_bytes} bytes (api.max_body_bytes); "
-                "for large label sets use labels_uri")
+        return (
+            f"{size} is over the limit of {self.max_body_bytes} bytes (api.max_body_bytes); "
+            "for large label sets use labels_uri"
+        )
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -111,8 +120,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _problem(send: Send, status: int, title: str, detail: str,
-                   headers: dict[str, str] | None = None) -> None:
+async def _problem(
+    send: Send, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> None:
     async def nothing() -> Message:
         return {"type": "http.disconnect"}
 

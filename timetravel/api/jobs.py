@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +33,7 @@ from timetravel.errors import TimeTravelError
 if TYPE_CHECKING:
     from timetravel.facade import TimeTravel
 
-__all__ = ["JobRecord", "JobStore", "JobRunner", "JobQueueFullError", "JOB_ID",
-           "JOB_ID_PATTERN"]
+__all__ = ["JobRecord", "JobStore", "JobRunner", "JobQueueFullError", "JOB_ID", "JOB_ID_PATTERN"]
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 JOB_ID = re.compile(JOB_ID_PATTERN)
@@ -49,7 +48,7 @@ class JobQueueFullError(TimeTravelError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass
@@ -91,8 +90,9 @@ class JobStore:
             return None
         return JobRecord(**json.loads(path.read_text()))
 
-    def transition(self, job_id: str, allowed: tuple[str, ...],
-                   change: Callable[[JobRecord], None]) -> JobRecord | None:
+    def transition(
+        self, job_id: str, allowed: tuple[str, ...], change: Callable[[JobRecord], None]
+    ) -> JobRecord | None:
         """Apply ``change`` if the stored status is one of ``allowed`` (read, check and write
         under one lock); the changed record, or None when the status did not allow it."""
         with self._lock:
@@ -108,7 +108,7 @@ class JobStore:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def labels_path(self, job_id: str) -> Path:
-        return self.root / f"{job_id}.labels"   # not *.json: list() globs the records
+        return self.root / f"{job_id}.labels"  # not *.json: list() globs the records
 
     def result_path(self, job_id: str) -> Path:
         return self.root / f"{job_id}.result"
@@ -120,19 +120,19 @@ class JobStore:
 class JobRunner:
     """Runs jobs on ``api.workers`` threads, each supervising one worker process."""
 
-    def __init__(self, tt: "TimeTravel", store: JobStore, output_root: str) -> None:
+    def __init__(self, tt: TimeTravel, store: JobStore, output_root: str) -> None:
         self.tt = tt
         self.store = store
         self.output_root = output_root.rstrip("/")
         self.settings = tt.config.api
-        self._pool = ThreadPoolExecutor(max_workers=self.settings.workers,
-                                        thread_name_prefix="tt-job")
-        self._pending = 0                      # submitted here and not finished
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.settings.workers, thread_name_prefix="tt-job"
+        )
+        self._pending = 0  # submitted here and not finished
         self._count_lock = threading.Lock()
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._config_file = store.root.parent / "worker-config.json"
-        self._config_file.write_text(json.dumps(tt.config.model_dump(mode="json",
-                                                                     by_alias=True)))
+        self._config_file.write_text(json.dumps(tt.config.model_dump(mode="json", by_alias=True)))
 
     def resume(self) -> list[str]:
         """Re-queue what a previous process left unfinished (up to the attempt cap)."""
@@ -141,29 +141,40 @@ class JobRunner:
             if record.status not in _ACTIVE:
                 continue
             if record.attempts >= self.settings.max_job_attempts:
+
                 def give_up(r: JobRecord) -> None:
                     r.status, r.progress = "failed", "failed"
-                    r.error = (f"stopped after {r.attempts} attempts: the server stopped while "
-                               "it ran each time (api.max_job_attempts)")
+                    r.error = (
+                        f"stopped after {r.attempts} attempts: the server stopped while "
+                        "it ran each time (api.max_job_attempts)"
+                    )
+
                 self.store.transition(record.id, _ACTIVE, give_up)
                 continue
 
             def requeue(r: JobRecord) -> None:
                 r.status, r.progress = "queued", "resumed after a restart"
+
             if self.store.transition(record.id, _ACTIVE, requeue):
                 self._enqueue(record.id)
                 resumed.append(record.id)
         return resumed
 
-    def submit(self, request: dict[str, Any], labels: list[dict[str, Any]] | None = None, *,
-               rebuild_of: str | None = None) -> JobRecord:
+    def submit(
+        self,
+        request: dict[str, Any],
+        labels: list[dict[str, Any]] | None = None,
+        *,
+        rebuild_of: str | None = None,
+    ) -> JobRecord:
         """Queue a job; raises :class:`JobQueueFullError` when the queue is full."""
         with self._count_lock:
             if self._pending >= self.settings.workers + self.settings.max_queued_jobs:
                 raise JobQueueFullError(
                     f"{self._pending} training-set jobs are queued or running (at most "
                     f"{self.settings.workers} run and {self.settings.max_queued_jobs} wait); "
-                    "retry later")
+                    "retry later"
+                )
             self._pending += 1
         job_id = "ts-job-" + uuid.uuid4().hex[:12]
         if labels is not None:
@@ -176,6 +187,7 @@ class JobRunner:
     def cancel(self, job_id: str) -> JobRecord | None:
         def stop(r: JobRecord) -> None:
             r.status, r.progress = "cancelled", "cancelled by request"
+
         record = self.store.transition(job_id, _ACTIVE, stop)
         process = self._processes.get(job_id)
         if record is not None and process is not None:
@@ -205,8 +217,9 @@ class JobRunner:
     def _run(self, job_id: str) -> None:
         def start(r: JobRecord) -> None:
             r.status, r.progress, r.attempts = "running", "building", r.attempts + 1
+
         if self.store.transition(job_id, ("queued",), start) is None:
-            return                                         # cancelled while queued
+            return  # cancelled while queued
         result_path = self.store.result_path(job_id)
         result_path.unlink(missing_ok=True)
         outcome = self._supervise(job_id, result_path)
@@ -216,17 +229,31 @@ class JobRunner:
             r.progress = outcome.get("progress", r.status)
             if outcome["status"] == "succeeded":
                 r.output_uri, r.manifest = outcome["output_uri"], outcome["manifest"]
-        self.store.transition(job_id, ("running",), finish)   # a cancel stays cancelled
+
+        self.store.transition(job_id, ("running",), finish)  # a cancel stays cancelled
 
     def _supervise(self, job_id: str, result_path: Path) -> dict[str, Any]:
         limit = self.settings.job_memory_mb * 1024 * 1024
         with open(self.store.log_path(job_id), "ab") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "timetravel.api.worker", "--config",
-                 str(self._config_file), "--state-dir", str(self.store.root.parent),
-                 "--job-id", job_id, "--output", f"{self.output_root}/{job_id}"],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "timetravel.api.worker",
+                    "--config",
+                    str(self._config_file),
+                    "--state-dir",
+                    str(self.store.root.parent),
+                    "--job-id",
+                    job_id,
+                    "--output",
+                    f"{self.output_root}/{job_id}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
         self._processes[job_id] = process
         peak = 0
         try:
@@ -234,17 +261,24 @@ class JobRunner:
                 peak = max(peak, _tree_rss(process.pid))
                 if peak > limit:
                     _kill(process)
-                    return {"status": "failed", "error": (
-                        f"the job used more than api.job_memory_mb = "
-                        f"{self.settings.job_memory_mb} MB and was stopped; use engine "
-                        "'spark' (it spills to disk) or fewer labels")}
+                    return {
+                        "status": "failed",
+                        "error": (
+                            f"the job used more than api.job_memory_mb = "
+                            f"{self.settings.job_memory_mb} MB and was stopped; use engine "
+                            "'spark' (it spills to disk) or fewer labels"
+                        ),
+                    }
                 time.sleep(_POLL_S)
         finally:
             self._processes.pop(job_id, None)
         if result_path.is_file():
             return dict(json.loads(result_path.read_text()))
-        return {"status": "failed", "error": f"the job's worker process exited with code "
-                                             f"{process.returncode} before finishing"}
+        return {
+            "status": "failed",
+            "error": f"the job's worker process exited with code "
+            f"{process.returncode} before finishing",
+        }
 
 
 def _tree_rss(pid: int) -> int:
@@ -267,7 +301,7 @@ def _tree_rss(pid: int) -> int:
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)     # the whole session: a Spark JVM too
+        os.killpg(process.pid, signal.SIGKILL)  # the whole session: a Spark JVM too
     except ProcessLookupError:
         pass
     process.wait()

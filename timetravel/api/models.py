@@ -7,8 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FeatureOut", "RunOut", "LookupOut", "SourceValue", "TrainingSetRequest", "JobOut",
-           "RowsOut", "Health"]
+__all__ = [
+    "FeatureOut",
+    "RunOut",
+    "LookupOut",
+    "SourceValue",
+    "TrainingSetRequest",
+    "JobOut",
+    "RowsOut",
+    "Health",
+]
 
 
 class _Out(BaseModel):
@@ -64,15 +72,22 @@ class TrainingSetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     labels: list[dict[str, Any]] | None = Field(
-        default=None, description="rows with the entity columns and label_time (ISO-8601)")
-    labels_uri: str | None = Field(default=None, max_length=4096,
-                                   description="a Parquet/CSV file or Delta table")
+        default=None, description="rows with the entity columns and label_time (ISO-8601)"
+    )
+    labels_uri: str | None = Field(
+        default=None, max_length=4096, description="a Parquet/CSV file or Delta table"
+    )
     features: list[Annotated[str, Field(max_length=256)]] | None = Field(
-        default=None, max_length=10_000, description="default: every available one")
-    max_staleness: Annotated[str, Field(max_length=1024)] | dict[
-        Annotated[str, Field(max_length=256)], Annotated[str, Field(max_length=64)]] | None = Field(
-        default=None, description="'14d' for all sources, 'ratings=7d,my-list=1d', or "
-                                  "{source: '7d'}")
+        default=None, max_length=10_000, description="default: every available one"
+    )
+    max_staleness: (
+        Annotated[str, Field(max_length=1024)]
+        | dict[Annotated[str, Field(max_length=256)], Annotated[str, Field(max_length=64)]]
+        | None
+    ) = Field(
+        default=None,
+        description="'14d' for all sources, 'ratings=7d,my-list=1d', or {source: '7d'}",
+    )
     engine: Literal["auto", "spark", "duckdb"] | None = None
     label_time: str = Field(default="label_time", min_length=1, max_length=256)
     format: Literal["delta", "parquet"] = "delta"

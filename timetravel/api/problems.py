@@ -9,8 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from timetravel.errors import (FeatureError, LabelError, ManifestError, RunNotFoundError,
-                               TableNotFoundError, TimeTravelError, TimeTravelRangeError)
+from timetravel.errors import (
+    FeatureError,
+    LabelError,
+    ManifestError,
+    RunNotFoundError,
+    TableNotFoundError,
+    TimeTravelError,
+    TimeTravelRangeError,
+)
 
 __all__ = ["Problem", "install_handlers", "PROBLEM_RESPONSES"]
 
@@ -21,19 +28,24 @@ _TYPES = "https://timetravel.dev/problems/"
 class Problem(Exception):
     """Raised by routes to answer with a problem-details body."""
 
-    def __init__(self, status: int, title: str, detail: str, *,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.headers = headers or {}
 
 
-def problem_response(status: int, title: str, detail: str, *,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
     slug = title.lower().replace(" ", "-")
-    return JSONResponse({"type": _TYPES + slug, "title": title, "status": status,
-                         "detail": detail}, status_code=status,
-                        media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        {"type": _TYPES + slug, "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
 
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
@@ -55,16 +67,23 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                            for e in exc.errors())
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         return problem_response(422, "Invalid request", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-                  405: "Method not allowed", 413: "Body too large"}
-        response = problem_response(exc.status_code, titles.get(exc.status_code, "Error"),
-                                    str(exc.detail))
+        titles = {
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Body too large",
+        }
+        response = problem_response(
+            exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -80,8 +99,9 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return problem_response(500, "Internal error",
-                                "an unexpected error happened; it has been logged")
+        return problem_response(
+            500, "Internal error", "an unexpected error happened; it has been logged"
+        )
 
 
 def _map(exc: Exception) -> JSONResponse:
@@ -91,10 +111,21 @@ def _map(exc: Exception) -> JSONResponse:
     return problem_response(400, "Bad request", str(exc))
 
 
-_PROBLEM = {"content": {"application/problem+json": {"schema": {
-    "type": "object", "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                                     "status": {"type": "integer"},
-                                     "detail": {"type": "string"}}}}}}
+_PROBLEM = {
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                },
+            }
+        }
+    }
+}
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"description": "No or unknown bearer token", **_PROBLEM},
     403: {"description": "The token's role may not do this", **_PROBLEM},

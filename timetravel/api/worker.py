@@ -33,16 +33,22 @@ def run_job(tt: TimeTravel, store: JobStore, job_id: str, output: str) -> dict[s
         return {"status": "failed", "error": f"job {job_id} is not in the state directory"}
     try:
         result = _build(tt, store, record)
-        manifest = result.write(output, fmt=record.request.get("format", "delta"),
-                                overwrite=True)
-        return {"status": "succeeded", "progress": f"{manifest.rows} rows written",
-                "output_uri": output, "manifest": json.loads(manifest.to_json())}
-    except TimeTravelError as exc:        # our messages name the problem, never file content
+        manifest = result.write(output, fmt=record.request.get("format", "delta"), overwrite=True)
+        return {
+            "status": "succeeded",
+            "progress": f"{manifest.rows} rows written",
+            "output_uri": output,
+            "manifest": json.loads(manifest.to_json()),
+        }
+    except TimeTravelError as exc:  # our messages name the problem, never file content
         return {"status": "failed", "error": str(exc), "progress": "failed"}
     except Exception as exc:  # noqa: BLE001 - a job must end in a state, with a reason
         traceback.print_exc()
-        return {"status": "failed", "progress": "failed",
-                "error": f"internal error ({type(exc).__name__}); see the server's job log"}
+        return {
+            "status": "failed",
+            "progress": "failed",
+            "error": f"internal error ({type(exc).__name__}); see the server's job log",
+        }
 
 
 def _build(tt: TimeTravel, store: JobStore, record: JobRecord) -> Any:
@@ -56,15 +62,19 @@ def _build(tt: TimeTravel, store: JobStore, record: JobRecord) -> Any:
     labels: Any
     if request.get("labels_uri"):
         # Confined again here: what the route checked may have changed since.
-        location: LabelLocation = resolve_labels(tt.config, request["labels_uri"],
-                                                 roots=tt.config.api.labels_roots)
+        location: LabelLocation = resolve_labels(
+            tt.config, request["labels_uri"], roots=tt.config.api.labels_roots
+        )
         labels = read_labels(tt, location, engine)
     else:
         labels = json.loads(store.labels_path(record.id).read_text())
-    return tt.training_set(labels, features=request.get("features"),
-                           max_staleness=parse_staleness(request.get("max_staleness"),
-                                                         what="max_staleness"),
-                           engine=engine, label_time=request.get("label_time", "label_time"))
+    return tt.training_set(
+        labels,
+        features=request.get("features"),
+        max_staleness=parse_staleness(request.get("max_staleness"), what="max_staleness"),
+        engine=engine,
+        label_time=request.get("label_time", "label_time"),
+    )
 
 
 def main() -> None:

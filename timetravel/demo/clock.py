@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from timetravel.times import to_utc
@@ -28,7 +28,7 @@ class Clock:
     def now(self) -> datetime:
         setting = self._read()
         if setting is None:
-            return datetime.now(timezone.utc)
+            return datetime.now(UTC)
         elapsed = time.time() - float(setting["wall"])
         return to_utc(str(setting["at"])) + timedelta(seconds=float(setting["rate"]) * elapsed)
 

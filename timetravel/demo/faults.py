@@ -47,8 +47,13 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._tokens = float(self.settings.rate_limit_burst)
         self._refilled = time.monotonic()
-        self.counts: dict[str, int] = {"requests": 0, "rate_limited": 0, "errors": 0, "hangs": 0,
-                                       "malformed": 0}
+        self.counts: dict[str, int] = {
+            "requests": 0,
+            "rate_limited": 0,
+            "errors": 0,
+            "hangs": 0,
+            "malformed": 0,
+        }
 
     def update(self, settings: FaultSettings) -> None:
         with self._lock:
@@ -64,7 +69,9 @@ class FaultInjector:
             if not self._take_token(s):
                 self.counts["rate_limited"] += 1
                 return Fault(status=429, retry_after_s=s.retry_after_s)
-            delay = s.latency_ms + self._rng.uniform(0, s.jitter_ms) if s.jitter_ms else s.latency_ms
+            delay = (
+                s.latency_ms + self._rng.uniform(0, s.jitter_ms) if s.jitter_ms else s.latency_ms
+            )
             hang = self._rng.random() < s.hang_rate
             error = self._rng.random() < s.error_rate
             status = self._rng.choice(s.error_statuses) if error else None
@@ -82,8 +89,9 @@ class FaultInjector:
         if s.rate_limit_per_s is None:
             return True
         now = time.monotonic()
-        self._tokens = min(float(s.rate_limit_burst),
-                           self._tokens + (now - self._refilled) * s.rate_limit_per_s)
+        self._tokens = min(
+            float(s.rate_limit_burst), self._tokens + (now - self._refilled) * s.rate_limit_per_s
+        )
         self._refilled = now
         if self._tokens >= 1:
             self._tokens -= 1

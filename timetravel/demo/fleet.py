@@ -59,17 +59,26 @@ class Fleet:
     owned: bool = False
 
     @classmethod
-    def up(cls, state_dir: str | os.PathLike[str], *, world: dict[str, Any] | None = None,
-           services: tuple[str, ...] = SERVICES, faults: dict[str, FaultSettings] | None = None,
-           clock_at: str | None = None, ready_timeout: float = 60.0) -> "Fleet":
+    def up(
+        cls,
+        state_dir: str | os.PathLike[str],
+        *,
+        world: dict[str, Any] | None = None,
+        services: tuple[str, ...] = SERVICES,
+        faults: dict[str, FaultSettings] | None = None,
+        clock_at: str | None = None,
+        ready_timeout: float = 60.0,
+    ) -> Fleet:
         """Start the services; if ``clock_at`` is given the clock starts frozen there."""
         directory = Path(state_dir).resolve()
         directory.mkdir(parents=True, exist_ok=True)
         if (directory / FLEET_FILE).exists():
             existing = cls.load(directory)
             if existing.alive():
-                raise FleetError(f"a fleet is already running from {directory}; "
-                                 "stop it with `timetravel demo down` first")
+                raise FleetError(
+                    f"a fleet is already running from {directory}; "
+                    "stop it with `timetravel demo down` first"
+                )
             existing.down()
         unknown = set(services) - set(SERVICES) | set(faults or {}) - set(services)
         if unknown:
@@ -88,13 +97,27 @@ class Fleet:
             for index, service in enumerate(services):
                 port = free_port()
                 settings = (faults or {}).get(service, FaultSettings())
-                cmd = [sys.executable, "-m", "timetravel.demo.serve", "--service", service,
-                       "--port", str(port), "--world", json.dumps(world),
-                       "--clock-file", str(clock.path), "--faults", settings.model_dump_json(),
-                       "--seed", str(index)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "timetravel.demo.serve",
+                    "--service",
+                    service,
+                    "--port",
+                    str(port),
+                    "--world",
+                    json.dumps(world),
+                    "--clock-file",
+                    str(clock.path),
+                    "--faults",
+                    settings.model_dump_json(),
+                    "--seed",
+                    str(index),
+                ]
                 log = open(directory / f"{service}.log", "ab")
-                proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
                 fleet.urls[service] = f"http://127.0.0.1:{port}"
                 fleet.pids[service] = proc.pid
             fleet._write()
@@ -105,17 +128,20 @@ class Fleet:
         return fleet
 
     @classmethod
-    def load(cls, state_dir: str | os.PathLike[str]) -> "Fleet":
+    def load(cls, state_dir: str | os.PathLike[str]) -> Fleet:
         """The fleet described by ``state_dir/fleet.json``."""
         directory = Path(state_dir).resolve()
         file = directory / FLEET_FILE
         if not file.is_file():
-            raise FleetError(f"no demo fleet at {directory} (no {FLEET_FILE}); "
-                             "start one with `timetravel demo up`")
+            raise FleetError(
+                f"no demo fleet at {directory} (no {FLEET_FILE}); "
+                "start one with `timetravel demo up`"
+            )
         data = json.loads(file.read_text())
         token = (directory / _TOKEN_FILE).read_text() if (directory / _TOKEN_FILE).exists() else ""
-        return cls(directory, data["urls"], data["pids"], data["world"],
-                   Clock(data["clock_file"]), token)
+        return cls(
+            directory, data["urls"], data["pids"], data["world"], Clock(data["clock_file"]), token
+        )
 
     def alive(self) -> bool:
         return any(_pid_alive(pid) for pid in self.pids.values())
@@ -138,26 +164,41 @@ class Fleet:
 
     def set_faults(self, service: str, settings: FaultSettings) -> None:
         """Change a running service's latency/faults through its admin endpoint."""
-        response = httpx.put(f"{self.urls[service]}/admin/faults", json=settings.model_dump(),
-                             headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=10)
+        response = httpx.put(
+            f"{self.urls[service]}/admin/faults",
+            json=settings.model_dump(),
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=10,
+        )
         if response.status_code != 200:
             raise FleetError(f"{service}: could not set faults: HTTP {response.status_code}")
 
     def fault_counts(self, service: str) -> dict[str, int]:
-        response = httpx.get(f"{self.urls[service]}/admin/faults",
-                             headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=10)
+        response = httpx.get(
+            f"{self.urls[service]}/admin/faults",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=10,
+        )
         return dict(response.json()["counts"])
 
-    def __enter__(self) -> "Fleet":
+    def __enter__(self) -> Fleet:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.down()
 
     def _write(self) -> None:
-        data = {"urls": self.urls, "pids": self.pids, "world": self.world,
-                "clock_file": str(self.clock.path)}
+        data = {
+            "urls": self.urls,
+            "pids": self.pids,
+            "world": self.world,
+            "clock_file": str(self.clock.path),
+        }
         (self.state_dir / FLEET_FILE).write_text(json.dumps(data, indent=1))
 
     def _wait_ready(self, timeout: float) -> None:

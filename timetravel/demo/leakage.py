@@ -25,12 +25,25 @@ if TYPE_CHECKING:
 
 __all__ = ["genre_labels", "LeakageReport", "compare_with_naive", "DEMO_FEATURES"]
 
-DEMO_FEATURES = ["plays_7d", "plays_28d", "hours_watched_28d", "days_since_last_play",
-                 "genre_share_28d_comedy", "my_list_size", "thumbs_up_share", "tenure_days"]
+DEMO_FEATURES = [
+    "plays_7d",
+    "plays_28d",
+    "hours_watched_28d",
+    "days_since_last_play",
+    "genre_share_28d_comedy",
+    "my_list_size",
+    "thumbs_up_share",
+    "tenure_days",
+]
 
 
-def genre_labels(world: World, members: Mapping[datetime, Sequence[int]], *,
-                 genre: str = "comedy", after: timedelta = timedelta(hours=12)) -> "pd.DataFrame":
+def genre_labels(
+    world: World,
+    members: Mapping[datetime, Sequence[int]],
+    *,
+    genre: str = "comedy",
+    after: timedelta = timedelta(hours=12),
+) -> pd.DataFrame:
     """One label per (run time, member): label time ``run time + after``; label = plays
     ``genre`` in the following 7 days."""
     import pandas as pd
@@ -43,9 +56,13 @@ def genre_labels(world: World, members: Mapping[datetime, Sequence[int]], *,
         for member in ids:
             events = world.events(int(member))
             window = (events.play_start > ts) & (events.play_start <= ts + 7 * 86400)
-            rows.append({"member_id": int(member), "label_time": t,
-                         "label": bool((world.title_genre[events.play_title[window]]
-                                        == wanted).any())})
+            rows.append(
+                {
+                    "member_id": int(member),
+                    "label_time": t,
+                    "label": bool((world.title_genre[events.play_title[window]] == wanted).any()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -53,22 +70,28 @@ def genre_labels(world: World, members: Mapping[datetime, Sequence[int]], *,
 class LeakageReport:
     """As-of vs naive on the same labels."""
 
-    as_of: "TrainingSet"
+    as_of: TrainingSet
     rows: int
-    future_rows: int          # naive rows built from a snapshot taken after the label time
+    future_rows: int  # naive rows built from a snapshot taken after the label time
     auc_as_of: float
     auc_naive: float
 
     def lines(self) -> list[str]:
-        return [f"  naive join: {self.future_rows} of {self.rows} rows use a snapshot taken "
-                "after the label time (facts from the future)",
-                f"  cross-validated AUC, same model: as-of {self.auc_as_of:.3f}, "
-                f"naive {self.auc_naive:.3f} (the naive number is inflated by leakage)"]
+        return [
+            f"  naive join: {self.future_rows} of {self.rows} rows use a snapshot taken "
+            "after the label time (facts from the future)",
+            f"  cross-validated AUC, same model: as-of {self.auc_as_of:.3f}, "
+            f"naive {self.auc_naive:.3f} (the naive number is inflated by leakage)",
+        ]
 
 
-def compare_with_naive(tt: "TimeTravel", labels: "pd.DataFrame",
-                       features: Sequence[str] = DEMO_FEATURES, *,
-                       max_staleness: timedelta = timedelta(days=14)) -> LeakageReport:
+def compare_with_naive(
+    tt: TimeTravel,
+    labels: pd.DataFrame,
+    features: Sequence[str] = DEMO_FEATURES,
+    *,
+    max_staleness: timedelta = timedelta(days=14),
+) -> LeakageReport:
     """Build the as-of training set and the naive one; compare what a model makes of each.
 
     Uses the ``features`` this warehouse can compute (profiles may snapshot fewer sources).
@@ -81,11 +104,12 @@ def compare_with_naive(tt: "TimeTravel", labels: "pd.DataFrame",
     original_time = naive["label_time"] - timedelta(days=7)
     provenance = [c for c in naive.columns if c.endswith("__snapshot_time")]
     future = int((naive[provenance].max(axis=1) > original_time).sum())
-    return LeakageReport(as_of, len(labels), future, _auc(as_of.to_pandas(), features),
-                         _auc(naive, features))
+    return LeakageReport(
+        as_of, len(labels), future, _auc(as_of.to_pandas(), features), _auc(naive, features)
+    )
 
 
-def _auc(frame: "pd.DataFrame", features: Sequence[str]) -> float:
+def _auc(frame: pd.DataFrame, features: Sequence[str]) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -95,6 +119,7 @@ def _auc(frame: "pd.DataFrame", features: Sequence[str]) -> float:
     if "days_since_last_play" in x:
         x["days_since_last_play"] = x["days_since_last_play"].fillna(365.0)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    scores = cross_val_score(model, x.fillna(0.0).to_numpy(), frame["label"].to_numpy(),
-                             cv=3, scoring="roc_auc")
+    scores = cross_val_score(
+        model, x.fillna(0.0).to_numpy(), frame["label"].to_numpy(), cv=3, scoring="roc_auc"
+    )
     return float(np.mean(scores))

@@ -32,9 +32,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="fault injection seed")
     args = parser.parse_args()
     world = World(**json.loads(args.world))
-    app = create_service_app(args.service, world, clock=Clock(args.clock_file),
-                             faults=FaultSettings.model_validate_json(args.faults),
-                             admin_token=os.environ.get(ADMIN_TOKEN_ENV), seed=args.seed)
+    app = create_service_app(
+        args.service,
+        world,
+        clock=Clock(args.clock_file),
+        faults=FaultSettings.model_validate_json(args.faults),
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV),
+        seed=args.seed,
+    )
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -87,25 +87,38 @@ class MemberProfile(BaseModel):
     status: str
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {"viewing-history": ViewingHistory, "my-list": MyList,
-                                        "ratings": Ratings, "member-profile": MemberProfile}
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "viewing-history": ViewingHistory,
+    "my-list": MyList,
+    "ratings": Ratings,
+    "member-profile": MemberProfile,
+}
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _problem(status: int, title: str, detail: str, **headers: str) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return Response(orjson.dumps(body), status_code=status,
-                    media_type="application/problem+json", headers=headers or None)
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers or None,
+    )
 
 
 def _faulty(fault: Fault) -> Response | None:
     if fault.status == 429:
-        return _problem(429, "Too Many Requests", "rate limit exceeded; retry later",
-                        **{"Retry-After": str(fault.retry_after_s)})
+        return _problem(
+            429,
+            "Too Many Requests",
+            "rate limit exceeded; retry later",
+            **{"Retry-After": str(fault.retry_after_s)},
+        )
     if fault.status is not None:
         return _problem(fault.status, "Injected failure", "fault injection")
     return None
@@ -114,28 +127,41 @@ def _faulty(fault: Fault) -> Response | None:
 def _body(payload: Any, fault: Fault, status: int = 200) -> Response:
     if fault.malformed:
         # Truncated JSON with a JSON content type: what a crashing proxy sends.
-        return Response(orjson.dumps(payload)[:25], status_code=status,
-                        media_type="application/json")
+        return Response(
+            orjson.dumps(payload)[:25], status_code=status, media_type="application/json"
+        )
     return _json(payload, status)
 
 
-def create_service_app(service: str, world: World, *, clock: Clock | None = None,
-                       faults: FaultSettings | None = None, admin_token: str | None = None,
-                       seed: int = 0) -> FastAPI:
+def create_service_app(
+    service: str,
+    world: World,
+    *,
+    clock: Clock | None = None,
+    faults: FaultSettings | None = None,
+    admin_token: str | None = None,
+    seed: int = 0,
+) -> FastAPI:
     """Build the app of one ``service`` over ``world``, answering at ``clock``'s now."""
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
     clock = clock or Clock()
     injector = FaultInjector(faults, seed=seed)
-    app = FastAPI(title=f"demo {service}", version="1",
-                  description=f"Demo '{service}' microservice: facts about members, now.")
+    app = FastAPI(
+        title=f"demo {service}",
+        version="1",
+        description=f"Demo '{service}' microservice: facts about members, now.",
+    )
     app.state.injector = injector
     payload = PAYLOADS[service]
 
     def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
         expected = f"Bearer {admin_token}" if admin_token else None
-        if expected is None or authorization is None or not hmac.compare_digest(
-                authorization.encode(), expected.encode()):
+        if (
+            expected is None
+            or authorization is None
+            or not hmac.compare_digest(authorization.encode(), expected.encode())
+        ):
             raise HTTPException(status_code=401, detail="admin token required")
 
     @app.get("/healthz")
@@ -154,7 +180,12 @@ def create_service_app(service: str, world: World, *, clock: Clock | None = None
             return _problem(404, "Unknown member", f"member {member_id} has not joined yet")
         return _body(answer, fault)
 
-    @app.post("/v1/members/batch", responses={200: {"description": f"results: list of {payload.__name__}; missing: ids unknown now"}})
+    @app.post(
+        "/v1/members/batch",
+        responses={
+            200: {"description": f"results: list of {payload.__name__}; missing: ids unknown now"}
+        },
+    )
     async def many_members(request: BatchRequest) -> Response:
         fault = await injector.before()
         if (early := _faulty(fault)) is not None:
@@ -165,8 +196,10 @@ def create_service_app(service: str, world: World, *, clock: Clock | None = None
         results = [a for a in answers if a is not None]
         found = {a["member_id"] for a in results}
         missing = [m for m in request.member_ids if m not in found]
-        return _body({"service": service, "as_of": now.isoformat(), "results": results,
-                      "missing": missing}, fault)
+        return _body(
+            {"service": service, "as_of": now.isoformat(), "results": results, "missing": missing},
+            fault,
+        )
 
     @app.get("/admin/faults", dependencies=[Depends(require_admin)])
     def get_faults() -> dict[str, Any]:

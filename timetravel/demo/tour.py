@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,8 +39,9 @@ DEMO_T1 = "2026-06-01T00:00:00Z"
 DEMO_MEMBERS = (1, 2, 3)
 
 
-def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
-             say: Callable[[str], None] = print) -> None:
+def run_demo(
+    config: Config, store_factory: Callable[[], DeltaStore], *, say: Callable[[str], None] = print
+) -> None:
     """Run the narrated demo; ``store_factory`` builds the Delta store (starts Spark) lazily."""
     t1 = to_utc(DEMO_T1)
     t2 = t1 + timedelta(days=14)
@@ -56,15 +58,22 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
         say("\n-- what changed between T1 and T2")
         for member in DEMO_MEMBERS:
             for service in SERVICES:
-                say(f"  member {member} {service:<16} "
-                    f"{describe_change(service, before[member][service], after[member][service])}")
+                say(
+                    f"  member {member} {service:<16} "
+                    f"{describe_change(service, before[member][service], after[member][service])}"
+                )
 
         store = store_factory()
         _population(store, config, t1, t2, say)
 
         say("\n== scheduled runs: select a stratified context set, then snapshot every source")
-        snapshot_config = config.model_copy(update={"snapshot": config.snapshot.model_copy(
-            update={"fleet_file": str(fleet.state_dir / "fleet.json")})})
+        snapshot_config = config.model_copy(
+            update={
+                "snapshot": config.snapshot.model_copy(
+                    update={"fleet_file": str(fleet.state_dir / "fleet.json")}
+                )
+            }
+        )
         results = []
         for offset in (0, 7, 14):
             run_time = t1 + timedelta(days=offset, hours=6)
@@ -73,10 +82,12 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
             snap = snapshot_facts(store, snapshot_config, selected.run_id)
             results.append((selected, snap))
             coverage = ", ".join(f"{s.source} {s.coverage:.0%}" for s in snap.sources)
-            say(f"  {selected.run_id}: {selected.sample_size} of {selected.population_size} "
+            say(
+                f"  {selected.run_id}: {selected.sample_size} of {selected.population_size} "
                 f"contexts in {len(selected.strata)} strata"
                 + (f" (panel from {selected.previous_run_id})" if selected.previous_run_id else "")
-                + f"; snapshot {snap.status}: {coverage}")
+                + f"; snapshot {snap.status}: {coverage}"
+            )
     say("fleet stopped")
     last_selection, last_snapshot = results[-1]
     say("\n" + selection_table(last_selection))
@@ -87,17 +98,23 @@ def run_demo(config: Config, store_factory: Callable[[], DeltaStore], *,
     _training_set(config, store, results, say)
 
 
-def _training_set(config: Config, store: DeltaStore, results: list[tuple[SelectionResult,
-                  SnapshotResult]], say: Callable[[str], None]) -> None:
+def _training_set(
+    config: Config,
+    store: DeltaStore,
+    results: list[tuple[SelectionResult, SnapshotResult]],
+    say: Callable[[str], None],
+) -> None:
     """Labels a day after each run but the last; as-of training set vs the naive join."""
     from timetravel.facade import TimeTravel
 
     say("\n== training set: 'plays a comedy in the next 7 days', as of past label times")
-    world = World(**config.demo.world_args())  # type: ignore[arg-type]
+    world = World(**config.demo.world_args())
     members = {}
     for selected, _ in results[:-1]:
         ids = store.read("context_sets").where(f"run_id = '{selected.run_id}'")
-        members[selected.run_time] = sorted(r["member_id"] for r in ids.select("member_id").collect())
+        members[selected.run_time] = sorted(
+            r["member_id"] for r in ids.select("member_id").collect()
+        )
     labels = genre_labels(world, members)
     tt = TimeTravel(config, spark=store.spark)
     report = compare_with_naive(tt, labels)
@@ -109,33 +126,45 @@ def _training_set(config: Config, store: DeltaStore, results: list[tuple[Selecti
     say("  timetravel serve --insecure-local      # then open http://127.0.0.1:8000/docs")
 
 
-def _population(store: DeltaStore, config: Config, t1: datetime, t2: datetime,
-                say: Callable[[str], None]) -> None:
+def _population(
+    store: DeltaStore, config: Config, t1: datetime, t2: datetime, say: Callable[[str], None]
+) -> None:
     say("\n== population export to Delta (input of stratified sampling)")
-    world = World(**config.demo.world_args())  # type: ignore[arg-type]
+    world = World(**config.demo.world_args())
     for instant in (t1, t2):
         version = write_population(store, world, instant)
-        say(f"  population as of {instant.date()} -> "
-            f"{'nothing new (already exported)' if version is None else f'version {version}'}")
+        say(
+            f"  population as of {instant.date()} -> "
+            f"{'nothing new (already exported)' if version is None else f'version {version}'}"
+        )
     replay = write_population(store, world, t1)
     say(f"  replaying the T1 export -> {'nothing committed' if replay is None else replay}")
     say(f"\n-- history of {store.path(POPULATION_TABLE)} (newest first)")
     for commit in store.history(POPULATION_TABLE, limit=5):
-        say(f"  v{commit.version:<3} {commit.timestamp.isoformat():<32} {commit.operation:<13} "
-            f"{commit.user_metadata or ''}")
-    t1_version = next(c.version for c in store.history(POPULATION_TABLE)
-                      if c.user_metadata == f"population@{t1.isoformat()}")
+        say(
+            f"  v{commit.version:<3} {commit.timestamp.isoformat():<32} {commit.operation:<13} "
+            f"{commit.user_metadata or ''}"
+        )
+    t1_version = next(
+        c.version
+        for c in store.history(POPULATION_TABLE)
+        if c.user_metadata == f"population@{t1.isoformat()}"
+    )
     pinned = read_population(store, t2, version=t1_version)
     latest = read_population(store, t2)
-    say(f"\n-- as-of reads: population for a run at T2, from Delta version {t1_version} "
-        f"(pinned) vs latest")
-    say(f"  pinned v{t1_version}: {pinned.count()} members (snapshot of T1); "
-        f"latest: {latest.count()} members (snapshot of T2)")
+    say(
+        f"\n-- as-of reads: population for a run at T2, from Delta version {t1_version} "
+        f"(pinned) vs latest"
+    )
+    say(
+        f"  pinned v{t1_version}: {pinned.count()} members (snapshot of T1); "
+        f"latest: {latest.count()} members (snapshot of T2)"
+    )
 
 
-def _ask(fleet: Fleet, members: tuple[int, ...]) -> dict[int, dict[str, object]]:
+def _ask(fleet: Fleet, members: tuple[int, ...]) -> dict[int, dict[str, dict[str, Any] | None]]:
     with httpx.Client(timeout=10) as client:
-        answers: dict[int, dict[str, object]] = {m: {} for m in members}
+        answers: dict[int, dict[str, dict[str, Any] | None]] = {m: {} for m in members}
         for service, url in fleet.urls.items():
             body = client.post(f"{url}/v1/members/batch", json={"member_ids": list(members)})
             body.raise_for_status()
@@ -147,8 +176,10 @@ def _ask(fleet: Fleet, members: tuple[int, ...]) -> dict[int, dict[str, object]]
         return answers
 
 
-def _show(title: str, answers: dict[int, dict[str, object]], say: Callable[[str], None]) -> None:
+def _show(
+    title: str, answers: dict[int, dict[str, dict[str, Any] | None]], say: Callable[[str], None]
+) -> None:
     say(f"\n-- {title}")
     for member, by_service in answers.items():
         for service in SERVICES:
-            say(f"  member {member} {service:<16} {summarize(service, by_service[service])}")  # type: ignore[arg-type]
+            say(f"  member {member} {service:<16} {summarize(service, by_service[service])}")

@@ -32,16 +32,38 @@ from timetravel.times import to_utc
 __all__ = ["World", "MemberEvents", "SERVICES", "REGIONS", "DEVICES", "PLANS", "GENRES"]
 
 SERVICES = ("viewing-history", "my-list", "ratings", "member-profile")
-REGIONS = {"US": "NA", "CA": "NA", "MX": "LATAM", "BR": "LATAM", "GB": "EMEA", "DE": "EMEA",
-           "FR": "EMEA", "IN": "APAC", "JP": "APAC", "KR": "APAC"}
+REGIONS = {
+    "US": "NA",
+    "CA": "NA",
+    "MX": "LATAM",
+    "BR": "LATAM",
+    "GB": "EMEA",
+    "DE": "EMEA",
+    "FR": "EMEA",
+    "IN": "APAC",
+    "JP": "APAC",
+    "KR": "APAC",
+}
 _COUNTRIES = tuple(REGIONS)
 _COUNTRY_WEIGHTS = np.array([0.30, 0.05, 0.06, 0.10, 0.08, 0.07, 0.06, 0.12, 0.08, 0.08])
 DEVICES = ("tv", "mobile", "web", "console")
 _DEVICE_WEIGHTS = np.array([0.45, 0.30, 0.17, 0.08])
 PLANS = ("basic", "standard", "premium")
 _PLAN_WEIGHTS = np.array([0.35, 0.45, 0.20])
-GENRES = ("drama", "comedy", "thriller", "documentary", "animation", "action", "romance",
-          "horror", "sci-fi", "crime", "reality", "kids")
+GENRES = (
+    "drama",
+    "comedy",
+    "thriller",
+    "documentary",
+    "animation",
+    "action",
+    "romance",
+    "horror",
+    "sci-fi",
+    "crime",
+    "reality",
+    "kids",
+)
 # Monday..Sunday: weekends are busier.
 _WEEKLY = np.array([0.90, 0.85, 0.85, 0.90, 1.10, 1.35, 1.30])
 _DAY = 86_400
@@ -80,9 +102,16 @@ class MemberEvents:
 class World:
     """The demo world. ``start`` and ``days`` bound the horizon in which events happen."""
 
-    def __init__(self, *, seed: int = 42, members: int = 10_000, titles: int = 1_000,
-                 start: datetime | str = "2026-01-01T00:00:00Z", days: int = 730,
-                 history_limit: int = 20) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        members: int = 10_000,
+        titles: int = 1_000,
+        start: datetime | str = "2026-01-01T00:00:00Z",
+        days: int = 730,
+        history_limit: int = 20,
+    ) -> None:
         if members < 1 or titles < 1 or days < 1:
             raise ValueError("members, titles and days must be >= 1")
         self.seed = int(seed)
@@ -96,13 +125,15 @@ class World:
         catalog = np.random.default_rng([self.seed, 0xC47A106])
         self.title_genre = catalog.integers(0, len(GENRES), size=self.titles)
         ranks = catalog.permutation(self.titles) + 1
-        popularity = 1.0 / ranks ** 0.9
+        popularity = 1.0 / ranks**0.9
         self.title_popularity = popularity / popularity.sum()
         self._events = lru_cache(maxsize=50_000)(self._generate_events)
 
     # ------------------------------------------------------------------ attributes
     def _uniform(self, ids: np.ndarray, field: int) -> np.ndarray:
-        key = (np.uint64(self.seed) * np.uint64(0x100000001B3)) ^ (np.uint64(field) << np.uint64(40))
+        key = (np.uint64(self.seed) * np.uint64(0x100000001B3)) ^ (
+            np.uint64(field) << np.uint64(40)
+        )
         bits = _splitmix(ids.astype(np.uint64) ^ key)
         return (bits >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
@@ -115,33 +146,47 @@ class World:
         plan0 = np.searchsorted(np.cumsum(_PLAN_WEIGHTS), u[3])
         # 85% joined before the horizon (up to ~3 years earlier), 15% during it.
         before = u[4] < 0.85
-        since = np.where(before, self._t0 - (u[5] * 1000 * _DAY),
-                         self._t0 + u[5] * self.days * 0.8 * _DAY).astype(np.int64)
+        since = np.where(
+            before, self._t0 - (u[5] * 1000 * _DAY), self._t0 + u[5] * self.days * 0.8 * _DAY
+        ).astype(np.int64)
         # Heavy-tailed intensity: expected plays per day, log-normal around ~0.6.
         z = np.sqrt(-2 * np.log(np.maximum(u[6], 1e-12))) * np.cos(2 * np.pi * u[7])
         intensity = np.exp(np.log(0.6) + 0.9 * z)
         churns = u[8] < 0.12
         churn_after = (u[9] * self.days * _DAY).astype(np.int64)
-        churn_at = np.where(churns, np.maximum(since, self._t0) + churn_after,
-                            np.iinfo(np.int64).max)
+        churn_at = np.where(
+            churns, np.maximum(since, self._t0) + churn_after, np.iinfo(np.int64).max
+        )
         plan_change_at = (self._t0 + u[10] * self.days * 1.5 * _DAY).astype(np.int64)
         plan1 = (plan0 + 1 + (u[11] < 0.5)) % len(PLANS)
-        return {"member_id": ids, "country": np.minimum(country, len(REGIONS) - 1),
-                "device": np.minimum(device0, len(DEVICES) - 1),
-                "plan0": np.minimum(plan0, len(PLANS) - 1), "plan1": plan1,
-                "plan_change_at": plan_change_at, "member_since": since,
-                "intensity": intensity, "churn_at": churn_at}
+        return {
+            "member_id": ids,
+            "country": np.minimum(country, len(REGIONS) - 1),
+            "device": np.minimum(device0, len(DEVICES) - 1),
+            "plan0": np.minimum(plan0, len(PLANS) - 1),
+            "plan1": plan1,
+            "plan_change_at": plan_change_at,
+            "member_since": since,
+            "intensity": intensity,
+            "churn_at": churn_at,
+        }
 
     def profiles(self, ids: np.ndarray | list[int], t: datetime | str) -> dict[str, np.ndarray]:
         """The member-profile facts of many members at instant ``t`` (vectorised)."""
         ts = int(to_utc(t).timestamp())
         a = self.attributes(ids)
         plan = np.where(ts >= a["plan_change_at"], a["plan1"], a["plan0"])
-        return {"member_id": a["member_id"], "country": a["country"], "device": a["device"],
-                "plan": plan, "member_since": a["member_since"],
-                "tenure_days": (ts - a["member_since"]) // _DAY,
-                "exists": a["member_since"] <= ts, "churned": a["churn_at"] <= ts,
-                "intensity": a["intensity"]}
+        return {
+            "member_id": a["member_id"],
+            "country": a["country"],
+            "device": a["device"],
+            "plan": plan,
+            "member_since": a["member_since"],
+            "tenure_days": (ts - a["member_since"]) // _DAY,
+            "exists": a["member_since"] <= ts,
+            "churned": a["churn_at"] <= ts,
+            "intensity": a["intensity"],
+        }
 
     # ------------------------------------------------------------------ events
     def events(self, member_id: int) -> MemberEvents:
@@ -190,13 +235,26 @@ class World:
         order = np.argsort(rate_time, kind="stable")
         order = order[rate_time[order] < last]
         rate_time = rate_time[order]
-        return MemberEvents(start, play_title, minutes, device, add_time, add_title, remove_time,
-                            rate_time, rate_title[order], rate_up[order],
-                            _isos(start), _isos(add_time), _isos(rate_time))
+        return MemberEvents(
+            start,
+            play_title,
+            minutes,
+            device,
+            add_time,
+            add_title,
+            remove_time,
+            rate_time,
+            rate_title[order],
+            rate_up[order],
+            _isos(start),
+            _isos(add_time),
+            _isos(rate_time),
+        )
 
     # ------------------------------------------------------------------ ground truth
-    def state(self, member_id: int, t: datetime | str,
-              services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
+    def state(
+        self, member_id: int, t: datetime | str, services: tuple[str, ...] = SERVICES
+    ) -> dict[str, Any]:
         """What each service would answer about ``member_id`` at instant ``t``.
 
         A member who has not joined yet at ``t`` is unknown: every service gives None.
@@ -212,34 +270,66 @@ class World:
         at = to_utc(t)
         as_of = at.isoformat()
         prof = self.profiles(member_ids, at)
-        build = {"viewing-history": self._history, "my-list": self._my_list,
-                 "ratings": self._ratings, "member-profile": self._profile}[service]
+        build = {
+            "viewing-history": self._history,
+            "my-list": self._my_list,
+            "ratings": self._ratings,
+            "member-profile": self._profile,
+        }[service]
         ts = int(at.timestamp())
-        return [build(int(m), ts, as_of, {k: v[i] for k, v in prof.items()})
-                if prof["exists"][i] else None for i, m in enumerate(member_ids)]
+        return [
+            build(int(m), ts, as_of, {k: v[i] for k, v in prof.items()})
+            if prof["exists"][i]
+            else None
+            for i, m in enumerate(member_ids)
+        ]
 
     def _history(self, member_id: int, ts: int, as_of: str, prof: dict[str, Any]) -> dict[str, Any]:
         ev = self.events(member_id)
         n = int(np.searchsorted(ev.play_start, ts, side="right"))
         lo = max(n - self.history_limit, 0)
         titles = ev.play_title[lo:n][::-1]
-        plays = [{"title_id": title, "genre": GENRES[genre], "started_at": started,
-                  "duration_min": minutes, "device": DEVICES[device]}
-                 for title, genre, started, minutes, device in zip(
-                     titles.tolist(), self.title_genre[titles].tolist(),
-                     ev.play_start_iso[lo:n][::-1].tolist(), ev.play_minutes[lo:n][::-1].tolist(),
-                     ev.play_device[lo:n][::-1].tolist())]
-        return {"member_id": member_id, "as_of": as_of, "total_plays": n,
-                "total_minutes": int(ev.play_minutes[:n].sum()), "plays": plays}
+        plays = [
+            {
+                "title_id": title,
+                "genre": GENRES[genre],
+                "started_at": started,
+                "duration_min": minutes,
+                "device": DEVICES[device],
+            }
+            for title, genre, started, minutes, device in zip(
+                titles.tolist(),
+                self.title_genre[titles].tolist(),
+                ev.play_start_iso[lo:n][::-1].tolist(),
+                ev.play_minutes[lo:n][::-1].tolist(),
+                ev.play_device[lo:n][::-1].tolist(),
+                strict=True,
+            )
+        ]
+        return {
+            "member_id": member_id,
+            "as_of": as_of,
+            "total_plays": n,
+            "total_minutes": int(ev.play_minutes[:n].sum()),
+            "plays": plays,
+        }
 
     def _my_list(self, member_id: int, ts: int, as_of: str, prof: dict[str, Any]) -> dict[str, Any]:
         ev = self.events(member_id)
         active = np.flatnonzero((ev.add_time <= ts) & (ev.remove_time > ts))
         keep = _latest_per_title(ev.add_title[active], ev.add_time[active])
         rows = active[keep]
-        return {"member_id": member_id, "as_of": as_of, "size": int(rows.size),
-                "titles": [{"title_id": t, "added_at": a} for t, a in zip(
-                    ev.add_title[rows].tolist(), ev.add_time_iso[rows].tolist())]}
+        return {
+            "member_id": member_id,
+            "as_of": as_of,
+            "size": int(rows.size),
+            "titles": [
+                {"title_id": t, "added_at": a}
+                for t, a in zip(
+                    ev.add_title[rows].tolist(), ev.add_time_iso[rows].tolist(), strict=True
+                )
+            ],
+        }
 
     def _ratings(self, member_id: int, ts: int, as_of: str, prof: dict[str, Any]) -> dict[str, Any]:
         ev = self.events(member_id)
@@ -247,19 +337,35 @@ class World:
         rows = _latest_per_title(ev.rate_title[:n], ev.rate_time[:n])
         ups = ev.rate_up[rows]
         n_up = int(ups.sum())
-        return {"member_id": member_id, "as_of": as_of, "thumbs_up": n_up,
-                "thumbs_down": int(rows.size) - n_up,
-                "ratings": [{"title_id": t, "thumbs_up": u, "rated_at": r} for t, u, r in zip(
-                    ev.rate_title[rows].tolist(), ups.tolist(), ev.rate_time_iso[rows].tolist())]}
+        return {
+            "member_id": member_id,
+            "as_of": as_of,
+            "thumbs_up": n_up,
+            "thumbs_down": int(rows.size) - n_up,
+            "ratings": [
+                {"title_id": t, "thumbs_up": u, "rated_at": r}
+                for t, u, r in zip(
+                    ev.rate_title[rows].tolist(),
+                    ups.tolist(),
+                    ev.rate_time_iso[rows].tolist(),
+                    strict=True,
+                )
+            ],
+        }
 
     def _profile(self, member_id: int, ts: int, as_of: str, prof: dict[str, Any]) -> dict[str, Any]:
         country = _COUNTRIES[int(prof["country"])]
-        return {"member_id": member_id, "as_of": as_of, "country": country,
-                "region": REGIONS[country], "plan": PLANS[int(prof["plan"])],
-                "primary_device": DEVICES[int(prof["device"])],
-                "member_since": str(_isos(np.array([prof["member_since"]]))[0]),
-                "tenure_days": int(prof["tenure_days"]),
-                "status": "churned" if prof["churned"] else "active"}
+        return {
+            "member_id": member_id,
+            "as_of": as_of,
+            "country": country,
+            "region": REGIONS[country],
+            "plan": PLANS[int(prof["plan"])],
+            "primary_device": DEVICES[int(prof["device"])],
+            "member_since": str(_isos(np.array([prof["member_since"]]))[0]),
+            "tenure_days": int(prof["tenure_days"]),
+            "status": "churned" if prof["churned"] else "active",
+        }
 
     def _check_member(self, member_id: int) -> None:
         if not 0 <= int(member_id) < self.members:
@@ -270,7 +376,7 @@ def _latest_per_title(titles: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Indices of each title's latest event (ties: the later-listed one), newest first."""
     if titles.size == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(titles.size), times))[::-1]   # newest first, stable
+    order = np.lexsort((np.arange(titles.size), times))[::-1]  # newest first, stable
     _, first = np.unique(titles[order], return_index=True)
     keep = order[first]
     return keep[np.lexsort((titles[keep], -times[keep]))]
@@ -278,6 +384,7 @@ def _latest_per_title(titles: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 def _isos(epoch_seconds: np.ndarray) -> np.ndarray:
     """Epoch seconds to ISO-8601 UTC strings ('2026-01-02T03:04:05+00:00'), vectorised."""
-    text = np.datetime_as_string(np.asarray(epoch_seconds, dtype=np.int64).astype("datetime64[s]"),
-                                 unit="s")
+    text = np.datetime_as_string(
+        np.asarray(epoch_seconds, dtype=np.int64).astype("datetime64[s]"), unit="s"
+    )
     return np.char.add(text, "+00:00").astype(object)

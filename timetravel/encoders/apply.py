@@ -15,26 +15,41 @@ from timetravel.times import payload_as_of, to_utc
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["arrow_type", "spark_type", "encode_columns", "encode_batches", "online_batch",
-           "encode_online"]
+__all__ = [
+    "arrow_type",
+    "spark_type",
+    "encode_columns",
+    "encode_batches",
+    "online_batch",
+    "encode_online",
+]
 
-_SPARK_TYPES: dict[str, str] = {"long": "bigint", "double": "double", "string": "string",
-                                "boolean": "boolean"}
+_SPARK_TYPES: dict[str, str] = {
+    "long": "bigint",
+    "double": "double",
+    "string": "string",
+    "boolean": "boolean",
+}
 
 
-def arrow_type(output: OutputType) -> "pa.DataType":
+def arrow_type(output: OutputType) -> pa.DataType:
     import pyarrow as pa
 
-    return {"long": pa.int64(), "double": pa.float64(), "string": pa.string(),
-            "boolean": pa.bool_()}[output]
+    return {
+        "long": pa.int64(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "boolean": pa.bool_(),
+    }[output]
 
 
 def spark_type(output: OutputType) -> str:
     return _SPARK_TYPES[output]
 
 
-def encode_columns(table: "pa.Table", encoders: Sequence[Encoder], *,
-                   label_time: str = "label_time") -> dict[str, "pa.Array"]:
+def encode_columns(
+    table: pa.Table, encoders: Sequence[Encoder], *, label_time: str = "label_time"
+) -> dict[str, pa.Array]:
     """Every encoder's values for every row of a joined table (see :class:`FactBatch`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -45,15 +60,19 @@ def encode_columns(table: "pa.Table", encoders: Sequence[Encoder], *,
         try:
             result = encoder.compute(batch)
         except (KeyError, pa.ArrowException) as exc:
-            raise FeatureError(f"encoder {encoder.key} cannot be computed from these facts: "
-                               f"{exc}") from exc
+            raise FeatureError(
+                f"encoder {encoder.key} cannot be computed from these facts: {exc}"
+            ) from exc
         kind = arrow_type(encoder.output)
         if isinstance(result, tuple):
             values, valid = result
             array = pa.array(values, type=kind, mask=~np.asarray(valid, dtype=bool))
         else:
-            array = pc.cast(result, kind) if not isinstance(result, np.ndarray) \
+            array = (
+                pc.cast(result, kind)
+                if not isinstance(result, np.ndarray)
                 else pa.array(result, type=kind)
+            )
         present = np.ones(batch.num_rows, dtype=bool)
         for source in encoder.reads:
             present &= batch.present(source)
@@ -61,8 +80,13 @@ def encode_columns(table: "pa.Table", encoders: Sequence[Encoder], *,
     return out
 
 
-def encode_batches(batches: Iterator["pa.RecordBatch"], encoders: Sequence[Encoder], *,
-                   keep: Sequence[str], label_time: str) -> Iterator["pa.RecordBatch"]:
+def encode_batches(
+    batches: Iterator[pa.RecordBatch],
+    encoders: Sequence[Encoder],
+    *,
+    keep: Sequence[str],
+    label_time: str,
+) -> Iterator[pa.RecordBatch]:
     """For Spark's ``mapInArrow``: each batch's ``keep`` columns, then one column per encoder."""
     import pyarrow as pa
 
@@ -73,9 +97,13 @@ def encode_batches(batches: Iterator["pa.RecordBatch"], encoders: Sequence[Encod
         yield pa.RecordBatch.from_arrays(arrays, names=[*keep, *values])
 
 
-def online_batch(facts: Mapping[str, Mapping[str, Any] | None], t: datetime | str,
-                 schemas: Mapping[str, "pa.Schema"], *,
-                 as_of_fields: Mapping[str, str | None] | None = None) -> FactBatch:
+def online_batch(
+    facts: Mapping[str, Mapping[str, Any] | None],
+    t: datetime | str,
+    schemas: Mapping[str, pa.Schema],
+    *,
+    as_of_fields: Mapping[str, str | None] | None = None,
+) -> FactBatch:
     """A one-row batch from live facts (``source -> payload`` as the service answered, or
     None when it knows nothing), typed with each source's fact-table schema.
 
@@ -92,24 +120,30 @@ def online_batch(facts: Mapping[str, Mapping[str, Any] | None], t: datetime | st
         field = (as_of_fields or {}).get(source, "as_of")
         taken = payload_as_of(payload, field) or at
         columns[f"{alias}__snapshot_time"] = pa.array(
-            [taken if payload is not None else None], pa.timestamp("us", tz="UTC"))
+            [taken if payload is not None else None], pa.timestamp("us", tz="UTC")
+        )
         for fact_field in schema:
-            value = None if payload is None else _coerce(payload.get(fact_field.name),
-                                                         fact_field.type)
+            value = (
+                None if payload is None else _coerce(payload.get(fact_field.name), fact_field.type)
+            )
             columns[f"{alias}__{fact_field.name}"] = pa.array([value], fact_field.type)
     return FactBatch(pa.table(columns))
 
 
-def encode_online(encoders: Sequence[Encoder], facts: Mapping[str, Mapping[str, Any] | None],
-                  t: datetime | str, schemas: Mapping[str, "pa.Schema"], *,
-                  as_of_fields: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+def encode_online(
+    encoders: Sequence[Encoder],
+    facts: Mapping[str, Mapping[str, Any] | None],
+    t: datetime | str,
+    schemas: Mapping[str, pa.Schema],
+    *,
+    as_of_fields: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Feature values for one context from live facts: the same code as offline."""
     batch = online_batch(facts, t, schemas, as_of_fields=as_of_fields)
-    return {name: array[0].as_py() for name, array in
-            encode_columns(batch.table, encoders).items()}
+    return {name: array[0].as_py() for name, array in encode_columns(batch.table, encoders).items()}
 
 
-def _coerce(value: Any, kind: "pa.DataType") -> Any:
+def _coerce(value: Any, kind: pa.DataType) -> Any:
     """A JSON value as Arrow wants it for ``kind`` (ISO strings to instants, recursively)."""
     import pyarrow as pa
 
@@ -120,6 +154,8 @@ def _coerce(value: Any, kind: "pa.DataType") -> Any:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         return [_coerce(item, kind.value_type) for item in value]
     if pa.types.is_struct(kind):
-        return {kind.field(i).name: _coerce(value.get(kind.field(i).name), kind.field(i).type)
-                for i in range(kind.num_fields)}
+        return {
+            kind.field(i).name: _coerce(value.get(kind.field(i).name), kind.field(i).type)
+            for i in range(kind.num_fields)
+        }
     return value

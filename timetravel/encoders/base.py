@@ -37,7 +37,7 @@ class FactBatch:
     ``a__snapshot_time`` (null when no usable snapshot was found).
     """
 
-    table: "pa.Table"
+    table: pa.Table
     label_time: str = "label_time"
 
     @property
@@ -55,10 +55,12 @@ class FactBatch:
 
         snapshot = self.table.column(f"{source_alias(source)}__snapshot_time")
         label = self.table.column(self.label_time)
-        return np.asarray(pc.and_(pc.is_valid(snapshot), pc.is_valid(label)).to_numpy(
-            zero_copy_only=False), dtype=bool)
+        return np.asarray(
+            pc.and_(pc.is_valid(snapshot), pc.is_valid(label)).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
 
-    def column(self, source: str, field_name: str) -> "pa.Array":
+    def column(self, source: str, field_name: str) -> pa.Array:
         """One fact field of the chosen snapshots (a combined Arrow array)."""
         return self.table.column(f"{source_alias(source)}__{field_name}").combine_chunks()
 
@@ -69,7 +71,7 @@ class FactBatch:
         values = pc.fill_null(pc.cast(self.column(source, field_name), "double"), fill)
         return values.to_numpy(zero_copy_only=False)
 
-    def elements(self, source: str, field_name: str, child: str) -> tuple[np.ndarray, "pa.Array"]:
+    def elements(self, source: str, field_name: str, child: str) -> tuple[np.ndarray, pa.Array]:
         """For a list<struct> field: (row index of each element, the elements' ``child``)."""
         import pyarrow.compute as pc
 
@@ -79,19 +81,22 @@ class FactBatch:
         return parents.astype(np.int64), values
 
     @staticmethod
-    def micros(values: "pa.Array") -> np.ndarray:
+    def micros(values: pa.Array) -> np.ndarray:
         """Timestamps as int64 microseconds (nulls as the minimum int64)."""
         return _micros(values)
 
 
-def _micros(values: "pa.Array | pa.ChunkedArray") -> np.ndarray:
+def _micros(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    as_us = pc.cast(values, pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(values.type) \
+    as_us = (
+        pc.cast(values, pa.timestamp("us", tz="UTC"))
+        if pa.types.is_timestamp(values.type)
         else values
+    )
     ints = pc.cast(as_us, pa.int64())
     return pc.fill_null(ints, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
 
@@ -127,6 +132,12 @@ class Encoder:
 
     def describe(self) -> dict[str, object]:
         """A JSON-ready description (for the registry listing and manifests)."""
-        return {"name": self.name, "version": self.version, "description": self.description,
-                "owner": self.owner, "output": self.output, "tags": list(self.tags),
-                "reads": {s: list(f) for s, f in self.reads.items()}}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "owner": self.owner,
+            "output": self.output,
+            "tags": list(self.tags),
+            "reads": {s: list(f) for s, f in self.reads.items()},
+        }

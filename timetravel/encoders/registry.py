@@ -22,11 +22,15 @@ class Registry:
         """Add ``encoder``; a (name, version) can be registered only once."""
         key = (encoder.name, encoder.version)
         if key in self._by_key:
-            raise FeatureError(f"encoder {encoder.key} is already registered; "
-                               "bump the version to change what it computes")
+            raise FeatureError(
+                f"encoder {encoder.key} is already registered; "
+                "bump the version to change what it computes"
+            )
         if not encoder.name.isidentifier():
-            raise FeatureError(f"encoder name {encoder.name!r} must be an identifier "
-                               "(letters, digits, underscores)")
+            raise FeatureError(
+                f"encoder name {encoder.name!r} must be an identifier "
+                "(letters, digits, underscores)"
+            )
         self._by_key[key] = encoder
         return encoder
 
@@ -46,8 +50,10 @@ class Registry:
         if version is None:
             version = versions[-1]
         if (name, version) not in self._by_key:
-            raise FeatureError(f"feature {name!r} has no version {version}; "
-                               f"versions: {', '.join(map(str, versions))}")
+            raise FeatureError(
+                f"feature {name!r} has no version {version}; "
+                f"versions: {', '.join(map(str, versions))}"
+            )
         return self._by_key[(name, version)]
 
     def resolve(self, names: Sequence[str] | None) -> list[Encoder]:
@@ -63,11 +69,15 @@ class Registry:
             raise FeatureError(f"unknown feature(s) {unknown}; known: {', '.join(self.names())}")
         return [self.get(name) for name in names]
 
-    def current(self, *, source: str | None = None, owner: str | None = None,
-                tag: str | None = None) -> list[Encoder]:
+    def current(
+        self, *, source: str | None = None, owner: str | None = None, tag: str | None = None
+    ) -> list[Encoder]:
         """The current version of every feature, filtered by source read, owner or tag."""
         found = [self.get(name) for name in self.names()]
-        return [e for e in found
-                if (source is None or source in e.reads)
-                and (owner is None or e.owner == owner)
-                and (tag is None or tag in e.tags)]
+        return [
+            e
+            for e in found
+            if (source is None or source in e.reads)
+            and (owner is None or e.owner == owner)
+            and (tag is None or tag in e.tags)
+        ]

@@ -11,23 +11,30 @@ from fastapi import APIRouter, Path, Query
 from timetravel.api.deps import ReaderDep, ServicesDep
 from timetravel.api.models import LookupOut
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
-from timetravel.training_job import parse_staleness
 from timetravel.times import check_instant
+from timetravel.training_job import parse_staleness
 
 router = APIRouter(prefix="/v1/contexts", tags=["contexts"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/{key}/features", response_model=LookupOut)
 async def context_features(
-        services: ServicesDep, _: ReaderDep,
-        key: Annotated[int, Path(ge=0, le=2**63 - 1, description="the context's entity key")],
-        as_of: Annotated[str, Query(max_length=64, description="ISO-8601 instant; without an "
-                                    "offset it is UTC")],
-        features: Annotated[str | None, Query(max_length=8192,
-                                              description="comma-separated names")] = None,
-        max_staleness: Annotated[str | None, Query(
-            max_length=1024, description="'14d' for every source, or per source: "
-                                         "'ratings=7d,my-list=1d'")] = None,
+    services: ServicesDep,
+    _: ReaderDep,
+    key: Annotated[int, Path(ge=0, le=2**63 - 1, description="the context's entity key")],
+    as_of: Annotated[
+        str, Query(max_length=64, description="ISO-8601 instant; without an offset it is UTC")
+    ],
+    features: Annotated[
+        str | None, Query(max_length=8192, description="comma-separated names")
+    ] = None,
+    max_staleness: Annotated[
+        str | None,
+        Query(
+            max_length=1024,
+            description="'14d' for every source, or per source: 'ratings=7d,my-list=1d'",
+        ),
+    ] = None,
 ) -> LookupOut:
     """The feature values the context had as of ``as_of``, with the snapshot time and run
     each source's values came from (nulls when no usable snapshot exists)."""

@@ -12,8 +12,13 @@ router = APIRouter(prefix="/v1/features", tags=["features"], responses=PROBLEM_R
 
 
 @router.get("", response_model=list[FeatureOut])
-def list_features(services: ServicesDep, _: ReaderDep, source: str | None = None,
-                  owner: str | None = None, tag: str | None = None) -> list[FeatureOut]:
+def list_features(
+    services: ServicesDep,
+    _: ReaderDep,
+    source: str | None = None,
+    owner: str | None = None,
+    tag: str | None = None,
+) -> list[FeatureOut]:
     """Current features (filter by the source they read, owner or tag)."""
     return [FeatureOut(**f) for f in services.tt.features(source=source, owner=owner, tag=tag)]
 

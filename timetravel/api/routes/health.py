@@ -30,7 +30,7 @@ def readyz(services: ServicesDep) -> Health | JSONResponse:
     if spark is None:
         checks["spark"] = "not started (starts with the first Spark job)"
     else:
-        stopped = spark.sparkContext._jsc.sc().isStopped()  # type: ignore[union-attr]
+        stopped = spark.sparkContext._jsc.sc().isStopped()
         checks["spark"] = "stopped" if stopped else "ok"
     ready = checks["warehouse"].startswith("ok") and checks["spark"] != "stopped"
     body = Health(status="ready" if ready else "not ready", checks=checks)

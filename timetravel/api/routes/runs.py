@@ -21,17 +21,30 @@ def _out(run: RunInfo, *, stages: bool) -> RunOut:
     versions: dict[str, int] = {}
     for record in run.stages.values():
         versions.update(record.table_versions)
-    return RunOut(run_id=run.run_id, run_time=run.run_time,
-                  status={s: r.status for s, r in run.stages.items()}, coverage=coverage,
-                  table_versions=versions,
-                  stages={s: StageOut(status=r.status, updated_at=r.updated_at,
-                                      table_versions=r.table_versions, details=r.details)
-                          for s, r in run.stages.items()} if stages else None)
+    return RunOut(
+        run_id=run.run_id,
+        run_time=run.run_time,
+        status={s: r.status for s, r in run.stages.items()},
+        coverage=coverage,
+        table_versions=versions,
+        stages={
+            s: StageOut(
+                status=r.status,
+                updated_at=r.updated_at,
+                table_versions=r.table_versions,
+                details=r.details,
+            )
+            for s, r in run.stages.items()
+        }
+        if stages
+        else None,
+    )
 
 
 @router.get("", response_model=list[RunOut])
-def list_runs(services: ServicesDep, _: ReaderDep,
-              limit: int = Query(50, ge=1, le=1000)) -> list[RunOut]:
+def list_runs(
+    services: ServicesDep, _: ReaderDep, limit: int = Query(50, ge=1, le=1000)
+) -> list[RunOut]:
     """Runs, newest first."""
     return [_out(r, stages=False) for r in services.tt.runs(limit=limit)]
 

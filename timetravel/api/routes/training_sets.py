@@ -16,19 +16,16 @@ from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.training_job import parse_staleness
 
 _RETRY_AFTER_S = 30
-_CHUNK_BYTES = 1 << 20        # a download is sent in pieces of about this size
-JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, max_length=64,
-                            description="a training-set job id")]
+_CHUNK_BYTES = 1 << 20  # a download is sent in pieces of about this size
+JobId = Annotated[
+    str, Path(pattern=JOB_ID_PATTERN, max_length=64, description="a training-set job id")
+]
 
-router = APIRouter(prefix="/v1/training-sets", tags=["training-sets"],
-                   responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/training-sets", tags=["training-sets"], responses=PROBLEM_RESPONSES)
 
 
 def _out(record: JobRecord) -> JobOut:
-    return JobOut(id=record.id, status=record.status, created_at=record.created_at,  # type: ignore[arg-type]
-                  updated_at=record.updated_at, progress=record.progress, error=record.error,
-                  output_uri=record.output_uri, manifest=record.manifest,
-                  rebuild_of=record.rebuild_of)
+    return JobOut.model_validate({name: getattr(record, name) for name in JobOut.model_fields})
 
 
 def _job(services: Any, job_id: str) -> JobRecord:
@@ -38,8 +35,12 @@ def _job(services: Any, job_id: str) -> JobRecord:
     return record
 
 
-@router.post("", status_code=202, response_model=JobOut,
-             responses={429: {"description": "The job queue is full; retry after a while"}})
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses={429: {"description": "The job queue is full; retry after a while"}},
+)
 def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Queue a training set; poll ``GET /v1/training-sets/{id}``."""
     import pyarrow as pa
@@ -51,37 +52,47 @@ def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSON
     if (body.labels is None) == (body.labels_uri is None):
         raise Problem(422, "Invalid request", "give exactly one of labels and labels_uri")
     if body.labels is not None and len(body.labels) > settings.max_inline_labels:
-        raise Problem(422, "Too many labels",
-                      f"{len(body.labels)} inline label rows; at most "
-                      f"{settings.max_inline_labels} (use labels_uri for more)")
+        raise Problem(
+            422,
+            "Too many labels",
+            f"{len(body.labels)} inline label rows; at most "
+            f"{settings.max_inline_labels} (use labels_uri for more)",
+        )
     if body.labels is not None and not body.labels:
         raise Problem(422, "Invalid labels", "labels is empty")
     if body.features is not None and not body.features:
-        raise Problem(422, "Invalid input", "features is empty; omit it for every available "
-                                            "feature")
+        raise Problem(
+            422, "Invalid input", "features is empty; omit it for every available feature"
+        )
     request = body.model_dump(exclude={"labels"})
     if body.labels_uri is not None:
-        location = resolve_labels(services.tt.config, body.labels_uri,
-                                  roots=settings.labels_roots)
-        request["labels_uri"] = location.uri      # the job opens exactly what was checked
+        location = resolve_labels(services.tt.config, body.labels_uri, roots=settings.labels_roots)
+        request["labels_uri"] = location.uri  # the job opens exactly what was checked
     staleness = parse_staleness(body.max_staleness, what="max_staleness")
     # Fail fast on what can be checked now: features, staleness, label columns and times.
     plan = services.tt.plan(body.features, max_staleness=staleness, label_time=body.label_time)
     if body.labels is not None:
-        table = canonical_arrow(body.labels, plan.entity, plan.label_time,
-                                {k: pa.int64() for k in plan.entity})
+        table = canonical_arrow(
+            body.labels, plan.entity, plan.label_time, {k: pa.int64() for k in plan.entity}
+        )
         plan.check_labels(table.column_names)
     record = _queue(services, request, body.labels)
     return JSONResponse(_out(record).model_dump(mode="json"), status_code=202)
 
 
-def _queue(services: Any, request: dict[str, Any], labels: list[dict[str, Any]] | None = None,
-           *, rebuild_of: str | None = None) -> JobRecord:
+def _queue(
+    services: Any,
+    request: dict[str, Any],
+    labels: list[dict[str, Any]] | None = None,
+    *,
+    rebuild_of: str | None = None,
+) -> JobRecord:
     try:
-        return services.jobs.submit(request, labels, rebuild_of=rebuild_of)  # type: ignore[no-any-return]
+        return services.jobs.submit(request, labels, rebuild_of=rebuild_of)
     except JobQueueFullError as exc:
-        raise Problem(429, "Too many jobs", str(exc),
-                      headers={"Retry-After": str(_RETRY_AFTER_S)}) from None
+        raise Problem(
+            429, "Too many jobs", str(exc), headers={"Retry-After": str(_RETRY_AFTER_S)}
+        ) from None
 
 
 @router.get("", response_model=list[JobOut])
@@ -95,25 +106,41 @@ def get_job(job_id: JobId, services: ServicesDep, _: ReaderDep) -> JobOut:
     return _out(_job(services, job_id))
 
 
-@router.get("/{job_id}/rows", response_model=RowsOut,
-            responses={200: {"content": {"application/vnd.apache.parquet": {}, "text/csv": {}}}})
-def rows(job_id: JobId, services: ServicesDep, _: ReaderDep,
-         offset: Annotated[int, Query(ge=0)] = 0,
-         limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-         format: Annotated[Literal["json", "parquet", "csv"], Query()] = "json") -> Any:
+@router.get(
+    "/{job_id}/rows",
+    response_model=RowsOut,
+    responses={200: {"content": {"application/vnd.apache.parquet": {}, "text/csv": {}}}},
+)
+def rows(
+    job_id: JobId,
+    services: ServicesDep,
+    _: ReaderDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    format: Annotated[Literal["json", "parquet", "csv"], Query()] = "json",
+) -> Any:
     """Rows as paginated JSON, or the whole set as a Parquet or CSV download."""
     record = _job(services, job_id)
     if record.status != "succeeded" or not record.manifest:
-        raise Problem(404, "Not found",
-                      f"training set {job_id} has no rows yet (status {record.status})")
+        raise Problem(
+            404, "Not found", f"training set {job_id} has no rows yet (status {record.status})"
+        )
     dataset = _output_dataset(services, record)
     if format != "json":
         kind = "application/vnd.apache.parquet" if format == "parquet" else "text/csv"
-        return StreamingResponse(_stream(dataset, format), media_type=kind, headers={
-            "Content-Disposition": f'attachment; filename="{job_id}.{format}"'})
+        return StreamingResponse(
+            _stream(dataset, format),
+            media_type=kind,
+            headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
+        )
     limit = min(limit, services.tt.config.api.page_size_max)
-    return RowsOut(id=job_id, total=dataset.count_rows(), offset=offset, limit=limit,
-                   rows=_page(dataset, offset, limit))
+    return RowsOut(
+        id=job_id,
+        total=dataset.count_rows(),
+        offset=offset,
+        limit=limit,
+        rows=_page(dataset, offset, limit),
+    )
 
 
 def _page(dataset: Any, offset: int, limit: int) -> list[dict[str, Any]]:
@@ -139,12 +166,16 @@ def _stream(dataset: Any, fmt: str) -> Iterator[bytes]:
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
-    writer: Any = (pq.ParquetWriter(sink, dataset.schema) if fmt == "parquet"
-                   else pcsv.CSVWriter(sink, dataset.schema))
+    writer: Any = (
+        pq.ParquetWriter(sink, dataset.schema)
+        if fmt == "parquet"
+        else pcsv.CSVWriter(sink, dataset.schema)
+    )
     with writer:
         for batch in dataset.to_batches(use_threads=False):
-            writer.write_table(pa.Table.from_batches([batch], dataset.schema)) \
-                if fmt == "parquet" else writer.write_batch(batch)
+            writer.write_table(
+                pa.Table.from_batches([batch], dataset.schema)
+            ) if fmt == "parquet" else writer.write_batch(batch)
             if sink.tell() >= _CHUNK_BYTES:
                 yield sink.getvalue()
                 sink.seek(0)
@@ -164,22 +195,31 @@ def _output_dataset(services: Any, record: JobRecord) -> Any:
     if fmt == "delta":
         from deltalake import DeltaTable
 
-        return DeltaTable(rs_uri(uri), storage_options=storage_options(config)
-                          ).to_pyarrow_dataset()
+        return DeltaTable(rs_uri(uri), storage_options=storage_options(config)).to_pyarrow_dataset()
     fs, path = filesystem(config, uri)
     return ds.dataset(path, filesystem=fs, format="parquet")
 
 
-@router.post("/{job_id}/rebuild", status_code=202, response_model=JobOut,
-             responses={429: {"description": "The job queue is full; retry after a while"}})
+@router.post(
+    "/{job_id}/rebuild",
+    status_code=202,
+    response_model=JobOut,
+    responses={429: {"description": "The job queue is full; retry after a while"}},
+)
 def rebuild(job_id: JobId, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Rebuild from the job's manifest (same Delta versions, encoders, labels)."""
     record = _job(services, job_id)
     if record.status != "succeeded" or not record.manifest:
-        raise Problem(422, "Not rebuildable",
-                      f"training set {job_id} has no manifest (status {record.status})")
-    new = _queue(services, {"engine": record.request.get("engine"),
-                            "format": record.request.get("format", "delta")}, rebuild_of=job_id)
+        raise Problem(
+            422,
+            "Not rebuildable",
+            f"training set {job_id} has no manifest (status {record.status})",
+        )
+    new = _queue(
+        services,
+        {"engine": record.request.get("engine"), "format": record.request.get("format", "delta")},
+        rebuild_of=job_id,
+    )
     return JSONResponse(_out(new).model_dump(mode="json"), status_code=202)
 
 
