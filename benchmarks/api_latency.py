@@ -32,7 +32,7 @@ from _results import record
 
 from timetravel.config import load_config, load_config_dict
 from timetravel.demo.fleet import free_port
-from timetravel.snapshot import facts_table
+from timetravel.layout import facts_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = datetime(2026, 3, 1, 6, tzinfo=UTC)

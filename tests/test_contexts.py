@@ -11,8 +11,9 @@ from scipy import stats
 
 from tests.utils.builders import population
 from timetravel.config import Allocation, Config, Panel, SelectionSettings, Stratum
-from timetravel.contexts import CONTEXT_SETS_TABLE, read_context_set, select_contexts
+from timetravel.contexts import read_context_set, select_contexts
 from timetravel.errors import SelectionError
+from timetravel.layout import CONTEXT_SETS_TABLE
 from timetravel.runs import RunsIndex
 from timetravel.sampling import StratumPlan, draw_sample
 from timetravel.store import DeltaStore

@@ -26,8 +26,8 @@ def write_all_formats(config: Config, base: str) -> None:
     """labels.csv, labels.parquet, a Parquet folder, a Delta table and a plain folder."""
     from deltalake import write_deltalake
 
-    from timetravel.embedded import rs_uri, storage_options
     from timetravel.files import filesystem, write_text
+    from timetravel.s3 import delta_rs_options, rs_uri
 
     table = pa.Table.from_pandas(LABELS, preserve_index=False)
     write_text(config, f"{base}/labels.csv", LABELS.to_csv(index=False))
@@ -37,7 +37,7 @@ def write_all_formats(config: Config, base: str) -> None:
         with fs.open_output_stream(path) as out:
             pq.write_table(table, out)
     write_text(config, f"{base}/plain/readme.txt", "not labels")
-    write_deltalake(rs_uri(f"{base}/delta"), table, storage_options=storage_options(config))
+    write_deltalake(rs_uri(f"{base}/delta"), table, storage_options=delta_rs_options(config))
 
 
 def test_every_format_is_read_on_s3_with_the_profiles_endpoint(

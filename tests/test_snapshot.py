@@ -27,9 +27,10 @@ from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
 from timetravel.errors import ConfigError
+from timetravel.layout import SNAPSHOT_ERRORS_TABLE, facts_table
 from timetravel.leases import Lease, LeaseHeldError
 from timetravel.runs import RunsIndex
-from timetravel.snapshot import ERRORS_TABLE, facts_table, snapshot_facts
+from timetravel.snapshot import snapshot_facts
 from timetravel.store import DeltaStore
 from timetravel.times import to_utc
 
@@ -164,7 +165,7 @@ def test_faults_every_pair_accounted_retries_observed(
     )
     fleet.set_faults("viewing-history", FaultSettings(hang_rate=0.2, hang_seconds=3))
     result = snapshot_facts(store, config, run_id)
-    errors = store.read(ERRORS_TABLE).where(F.col("run_id") == run_id)
+    errors = store.read(SNAPSHOT_ERRORS_TABLE).where(F.col("run_id") == run_id)
     for summary in result.sources:
         fact_rows = facts(store, summary.source, run_id)
         error_rows = errors.where(F.col("source") == summary.source)
@@ -200,7 +201,7 @@ def test_a_source_down_fails_the_run_and_a_rerun_fetches_only_whats_missing(
     assert first.status == "failed"
     ratings = {s.source: s for s in first.sources}["ratings"]
     assert (ratings.fetched, ratings.failed, ratings.status) == (0, 60, "failed")
-    errors = store.read(ERRORS_TABLE).where(F.col("run_id") == run_id).collect()
+    errors = store.read(SNAPSHOT_ERRORS_TABLE).where(F.col("run_id") == run_id).collect()
     assert {(e["last_status"], e["error_class"], e["attempts"]) for e in errors} == {
         (503, "HTTP503", 2)
     }

@@ -18,8 +18,8 @@ from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel import TimeTravel
 from timetravel.config import Config
 from timetravel.errors import FeatureError, LabelError, ManifestError
+from timetravel.layout import facts_table
 from timetravel.manifest import Manifest
-from timetravel.snapshot import facts_table
 from timetravel.store import DeltaStore
 
 pytestmark = pytest.mark.spark

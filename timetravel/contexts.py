@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from timetravel.config import SelectionSettings
 from timetravel.errors import SelectionError
+from timetravel.layout import CONTEXT_SETS_TABLE
 from timetravel.runs import RunsIndex
 from timetravel.sampling import allocate, check_columns, draw_sample, resolve_cuts, stratum_column
 from timetravel.store import DeltaStore, Txn, latest_snapshot
@@ -29,10 +30,8 @@ __all__ = [
     "default_run_id",
     "SelectionResult",
     "StratumSummary",
-    "CONTEXT_SETS_TABLE",
 ]
 
-CONTEXT_SETS_TABLE = "context_sets"
 log = logging.getLogger(__name__)
 
 

@@ -116,7 +116,7 @@ class TrainingSet:
         self._labels_frame.write.mode("overwrite").parquet(_spark_uri(labels))
 
     def _write_arrow(self, data: str, labels: str, fmt: OutputFormat) -> None:
-        from timetravel.embedded import rs_uri, storage_options
+        from timetravel.s3 import delta_rs_options, rs_uri
 
         assert self._table is not None and self._labels_table is not None
         if fmt == "delta":
@@ -127,7 +127,7 @@ class TrainingSet:
                 self._table,
                 mode="overwrite",
                 schema_mode="overwrite",
-                storage_options=storage_options(self._config),
+                storage_options=delta_rs_options(self._config),
             )
         else:
             self._replace_parquet(data, self._table)

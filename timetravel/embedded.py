@@ -9,7 +9,6 @@ everywhere else.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from timetravel.asof import Staleness
 from timetravel.asof_embedded import point_in_time_join_arrow
 from timetravel.config import Config
 from timetravel.errors import TableNotFoundError, TimeTravelRangeError
+from timetravel.s3 import delta_rs_options, rs_uri
 from timetravel.times import to_utc
 
 if TYPE_CHECKING:
@@ -30,9 +30,7 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
 __all__ = [
-    "rs_uri",
     "table_uri",
-    "storage_options",
     "open_table",
     "read_table",
     "TableInfo",
@@ -43,33 +41,9 @@ __all__ = [
 ]
 
 
-def rs_uri(uri: str) -> str:
-    """A URI as delta-rs spells it: ``s3://`` for Hadoop's ``s3a://``; local paths absolute."""
-    if uri.startswith("s3a://"):
-        return "s3://" + uri[len("s3a://") :]
-    return uri if "://" in uri else os.path.abspath(uri)
-
-
 def table_uri(config: Config, name: str) -> str:
     """The table's URI as delta-rs spells it (``s3://`` for ``s3a://``)."""
     return rs_uri(f"{config.warehouse.root}/{name}")
-
-
-def storage_options(config: Config) -> dict[str, str]:
-    """delta-rs (object_store) options for the profile's S3 endpoint; empty for local disk."""
-    if not config.warehouse.is_s3 or config.s3 is None:
-        return {}
-    options = {
-        "AWS_REGION": config.s3.region,
-        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not config.s3.path_style).lower(),
-    }
-    if config.s3.endpoint:
-        options["AWS_ENDPOINT_URL"] = config.s3.endpoint
-        options["AWS_ALLOW_HTTP"] = str(config.s3.endpoint.startswith("http://")).lower()
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        if os.environ.get(variable):
-            options[variable] = os.environ[variable]
-    return options
 
 
 def open_table(config: Config, name: str, version: int | None = None) -> DeltaTable:
@@ -80,7 +54,7 @@ def open_table(config: Config, name: str, version: int | None = None) -> DeltaTa
 
     uri = table_uri(config, name)
     try:
-        return DeltaTable(uri, version=version, storage_options=storage_options(config))
+        return DeltaTable(uri, version=version, storage_options=delta_rs_options(config))
     except DeltaRsNotFound:
         raise TableNotFoundError(f"no Delta table {name!r} at {uri}") from None
     except DeltaError as exc:

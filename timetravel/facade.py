@@ -32,6 +32,7 @@ from timetravel.errors import (
     TableNotFoundError,
 )
 from timetravel.labels import canonical_arrow, canonical_spark, fingerprint_arrow, fingerprint_spark
+from timetravel.layout import facts_table
 from timetravel.manifest import (
     FeatureRef,
     LabelInfo,
@@ -41,7 +42,6 @@ from timetravel.manifest import (
     training_set_id,
 )
 from timetravel.runs import RunInfo, read_runs
-from timetravel.snapshot import facts_table
 from timetravel.times import check_instant
 from timetravel.training import Plan, build_arrow, build_spark
 

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from timetravel.config import Config
+from timetravel.s3 import arrow_filesystem
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -19,21 +20,7 @@ def filesystem(config: Config, uri: str) -> tuple[pafs.FileSystem, str]:
 
     for scheme in ("s3a://", "s3://"):
         if uri.startswith(scheme):
-            s3 = config.s3
-            options: dict[str, object] = {}
-            if s3 is not None:
-                options["region"] = s3.region
-                if s3.endpoint:
-                    scheme_name, _, host = s3.endpoint.partition("://")
-                    options.update(endpoint_override=host, scheme=scheme_name)
-                options["force_virtual_addressing"] = not s3.path_style
-            if os.environ.get("AWS_ACCESS_KEY_ID"):
-                options.update(
-                    access_key=os.environ["AWS_ACCESS_KEY_ID"],
-                    secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-                    session_token=os.environ.get("AWS_SESSION_TOKEN"),
-                )
-            return pafs.S3FileSystem(**options), uri[len(scheme) :]
+            return arrow_filesystem(config), uri[len(scheme) :]
     return pafs.LocalFileSystem(), os.path.abspath(uri.removeprefix("file://"))
 
 

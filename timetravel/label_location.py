@@ -187,11 +187,11 @@ def _check_contents(
     if location.fmt == "delta":
         from deltalake import DeltaTable
 
-        from timetravel.embedded import rs_uri, storage_options
+        from timetravel.s3 import delta_rs_options, rs_uri
 
         try:
             paths = (
-                DeltaTable(rs_uri(location.uri), storage_options=storage_options(config))
+                DeltaTable(rs_uri(location.uri), storage_options=delta_rs_options(config))
                 .get_add_actions(flatten=True)
                 .column("path")
                 .to_pylist()

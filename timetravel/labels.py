@@ -49,10 +49,10 @@ def read_labels_arrow(config: Config, location: LabelLocation) -> pa.Table:
         if location.fmt == "delta":
             from deltalake import DeltaTable
 
-            from timetravel.embedded import rs_uri, storage_options
+            from timetravel.s3 import delta_rs_options, rs_uri
 
             return DeltaTable(
-                rs_uri(location.uri), storage_options=storage_options(config)
+                rs_uri(location.uri), storage_options=delta_rs_options(config)
             ).to_pyarrow_table()
         fs, path = filesystem(config, location.uri)
         if location.fmt == "csv":

@@ -237,8 +237,7 @@ class _S3Object:
     _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
     def __init__(self, config: Config, key: str) -> None:
-        import boto3
-        from botocore.config import Config as BotoConfig
+        from timetravel.s3 import boto3_client
 
         s3 = config.s3
         assert s3 is not None
@@ -246,12 +245,7 @@ class _S3Object:
         prefix = root.path.strip("/")
         self.bucket = root.netloc
         self.key = f"{prefix}/{key}" if prefix else key
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=s3.endpoint,
-            region_name=s3.region,
-            config=BotoConfig(s3={"addressing_style": "path" if s3.path_style else "virtual"}),
-        )
+        self.client = boto3_client(s3)
 
     def _put(self, body: bytes, **condition: str) -> str | None:
         from botocore.exceptions import ClientError

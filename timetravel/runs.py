@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from timetravel.errors import RunNotFoundError
+from timetravel.layout import RUNS_TABLE
 from timetravel.store import DeltaStore
 from timetravel.times import from_micros, to_micros, to_utc
 
@@ -23,9 +24,8 @@ if TYPE_CHECKING:
 
     from timetravel.config import Config
 
-__all__ = ["RunsIndex", "StageRecord", "RunInfo", "RUNS_TABLE", "read_runs"]
+__all__ = ["RunsIndex", "StageRecord", "RunInfo", "read_runs"]
 
-RUNS_TABLE = "runs"
 _SCHEMA = (
     "run_id string, stage string, run_time timestamp, status string, "
     "created_at timestamp, updated_at timestamp, details string, "

@@ -31,6 +31,7 @@ from timetravel.config import Config, SnapshotSettings, SourceSettings
 from timetravel.contexts import read_context_set
 from timetravel.errors import ConfigError
 from timetravel.fetch import TaskLimits, fetch_pairs
+from timetravel.layout import SNAPSHOT_ERRORS_TABLE, facts_table
 from timetravel.leases import Lease
 from timetravel.runs import RunsIndex
 from timetravel.store import DeltaStore, Txn
@@ -45,18 +46,10 @@ __all__ = [
     "resolve_sources",
     "SnapshotResult",
     "SourceSummary",
-    "ERRORS_TABLE",
-    "facts_table",
     "Progress",
 ]
 
-ERRORS_TABLE = "snapshot_errors"
 _META = ("snapshot_time", "run_id", "written_at", "snapshot_date")
-
-
-def facts_table(source: str) -> str:
-    """'facts/ratings' for source 'ratings' (dashes become underscores)."""
-    return f"facts/{source.replace('-', '_')}"
 
 
 @dataclass(frozen=True)
@@ -406,16 +399,20 @@ def _commit(
         "error_message",
         F.timestamp_micros("fetched_micros").alias("failed_at"),
     )
-    store.create(ERRORS_TABLE, errors.schema, comment="every failed (context, source) fetch")
+    store.create(
+        SNAPSHOT_ERRORS_TABLE, errors.schema, comment="every failed (context, source) fetch"
+    )
     version = None
     if any(n for (_, ok), (n, _) in now.items() if not ok):
         version = store.append(
-            ERRORS_TABLE,
+            SNAPSHOT_ERRORS_TABLE,
             errors,
             user_metadata=run_id,
-            txn=Txn(f"snapshot-errors:{run_id}", _commits_of(store, ERRORS_TABLE, run_id)),
+            txn=Txn(f"snapshot-errors:{run_id}", _commits_of(store, SNAPSHOT_ERRORS_TABLE, run_id)),
         )
-    versions[ERRORS_TABLE] = version if version is not None else store.latest_version(ERRORS_TABLE)
+    versions[SNAPSHOT_ERRORS_TABLE] = (
+        version if version is not None else store.latest_version(SNAPSHOT_ERRORS_TABLE)
+    )
     return attempt, versions
 
 

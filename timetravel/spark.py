@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from timetravel.config import Config
 from timetravel.errors import SetupError
 from timetravel.jars import fetch_jars
+from timetravel.s3 import spark_settings as s3_spark_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -60,28 +61,8 @@ def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
     if with_jars:
         settings["spark.jars"] = ",".join(str(p) for p in fetch_jars(config.spark.jars_dir))
     if config.s3 is not None:
-        settings.update(_s3a_settings(config))
+        settings.update(s3_spark_settings(config.s3))
     settings.update(config.spark.conf)
-    return settings
-
-
-def _s3a_settings(config: Config) -> dict[str, str]:
-    s3 = config.s3
-    assert s3 is not None
-    prefix = "spark.hadoop.fs.s3a."
-    settings = {
-        prefix + "impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-        prefix + "path.style.access": str(s3.path_style).lower(),
-        prefix + "endpoint.region": s3.region,
-        # AWS SDK >= 2.30 adds CRC checksums and drops Content-MD5 by default; third-party
-        # stores (MinIO, moto, Ceph...) reject or mis-handle that. Keep the old behaviour.
-        prefix + "request.md5.header": "true",
-        prefix + "checksum.generation": "false",
-        prefix + "create.checksum.algorithm": "",
-    }
-    if s3.endpoint is not None:
-        settings[prefix + "endpoint"] = s3.endpoint
-        settings[prefix + "connection.ssl.enabled"] = str(s3.endpoint.startswith("https")).lower()
     return settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timetravel.snapshot import facts_table
+from timetravel.layout import facts_table
 from timetravel.times import spark_instant
 
 RATINGS = "thumbs_up int, thumbs_down int"

@@ -186,8 +186,8 @@ def _stream(dataset: Any, fmt: str) -> Iterator[bytes]:
 def _output_dataset(services: Any, record: JobRecord) -> Any:
     import pyarrow.dataset as ds
 
-    from timetravel.embedded import rs_uri, storage_options
     from timetravel.files import filesystem
+    from timetravel.s3 import delta_rs_options, rs_uri
 
     manifest = record.manifest or {}
     uri, fmt = manifest["output_uri"], manifest.get("output_format", "delta")
@@ -195,7 +195,9 @@ def _output_dataset(services: Any, record: JobRecord) -> Any:
     if fmt == "delta":
         from deltalake import DeltaTable
 
-        return DeltaTable(rs_uri(uri), storage_options=storage_options(config)).to_pyarrow_dataset()
+        return DeltaTable(
+            rs_uri(uri), storage_options=delta_rs_options(config)
+        ).to_pyarrow_dataset()
     fs, path = filesystem(config, uri)
     return ds.dataset(path, filesystem=fs, format="parquet")
 
