@@ -27,24 +27,22 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from timetravel.errors import AsOfError
-from timetravel.times import MAX_DURATION
+from timetravel.asof_contract import (
+    Staleness,
+    check_inputs,
+    feature_columns,
+    key_list,
+    output_column,
+    resolve_staleness,
+    tie_break_columns,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["point_in_time_join", "feature_columns", "validate_staleness", "Staleness"]
+__all__ = ["point_in_time_join"]
 
-Staleness = timedelta | Mapping[str, timedelta] | None
 _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
-
-
-def feature_columns(
-    source: DataFrame, *, entity: Sequence[str], snapshot_time: str, written_time: str | None
-) -> list[str]:
-    """The columns of ``source`` that become features (all but key and time columns)."""
-    skip = {*entity, snapshot_time, *([written_time] if written_time else [])}
-    return [c for c in source.columns if c not in skip]
 
 
 def point_in_time_join(
@@ -69,13 +67,21 @@ def point_in_time_join(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    keys = [entity] if isinstance(entity, str) else list(entity)
-    _validate(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
-    staleness = _staleness_by_source(sources, max_staleness)
+    keys = key_list(entity)
+    check_inputs(
+        _types(labels),
+        {name: _types(frame) for name, frame in sources.items()},
+        keys=keys,
+        label_time=label_time,
+        snapshot_time=snapshot_time,
+        written_time=written_time,
+        max_staleness=max_staleness,
+    )
+    staleness = resolve_staleness(max_staleness, list(sources))
     label_cols = labels.columns
     features = {
         name: feature_columns(
-            frame, entity=keys, snapshot_time=snapshot_time, written_time=written_time
+            frame.columns, entity=keys, snapshot_time=snapshot_time, written_time=written_time
         )
         for name, frame in sources.items()
     }
@@ -95,7 +101,7 @@ def point_in_time_join(
         snap = F.struct(
             *(F.col(c) for c in features[name]), F.col(snapshot_time).alias("_snapshot_time")
         )
-        ties = tie_break_columns(frame, features[name], written_time)
+        ties = tie_break_columns(_types(frame), features[name], written_time)
         order = (
             F.struct(*(_micros(written_time) if c == written_time else F.col(c) for c in ties))
             if ties
@@ -155,35 +161,15 @@ def point_in_time_join(
         chosen = F.col(f"_s{index}")
         usable = _usable(chosen, staleness.get(name))
         for column in features[name]:
-            out.append(F.when(usable, chosen[column]).alias(f"{name}__{column}"))
-        out.append(F.when(usable, chosen["_snapshot_time"]).alias(f"{name}__{snapshot_time}"))
+            out.append(F.when(usable, chosen[column]).alias(output_column(name, column)))
+        out.append(
+            F.when(usable, chosen["_snapshot_time"]).alias(output_column(name, snapshot_time))
+        )
     return at_labels.select(*out)
 
 
-_ORDERABLE = (
-    "tinyint",
-    "smallint",
-    "int",
-    "bigint",
-    "float",
-    "double",
-    "string",
-    "boolean",
-    "date",
-    "timestamp",
-    "timestamp_ntz",
-)
-
-
-def tie_break_columns(
-    source: DataFrame, features: Sequence[str], written_time: str | None
-) -> list[str]:
-    """What orders snapshots of one key at the same snapshot time (the last one wins):
-    the written time if there is one, else the primitive feature columns in order."""
-    if written_time:
-        return [written_time]
-    types = dict(source.dtypes)
-    return [c for c in features if types[c] in _ORDERABLE or types[c].startswith("decimal")]
+def _types(frame: DataFrame) -> dict[str, str]:
+    return dict(frame.dtypes)
 
 
 def _micros(column: str) -> Column:
@@ -207,77 +193,3 @@ def _usable(chosen: Column, staleness: timedelta | None) -> Column:
     bound = int(staleness / timedelta(microseconds=1))
     snapshot_micros = F.unix_micros(chosen["_snapshot_time"].cast("timestamp"))
     return present & (F.col("_t") - snapshot_micros <= F.lit(bound))
-
-
-def _staleness_by_source(
-    sources: Mapping[str, DataFrame], max_staleness: Staleness
-) -> dict[str, timedelta | None]:
-    if max_staleness is None or isinstance(max_staleness, timedelta):
-        return {name: max_staleness for name in sources}
-    return {name: max_staleness.get(name) for name in sources}
-
-
-def _validate(
-    labels: DataFrame,
-    sources: Mapping[str, DataFrame],
-    keys: list[str],
-    label_time: str,
-    snapshot_time: str,
-    written_time: str | None,
-    max_staleness: Staleness,
-) -> None:
-    if not sources:
-        raise AsOfError("no sources given: pass a mapping of source name -> DataFrame")
-    _require(labels, [*keys, label_time], "labels")
-    _require_type(labels, label_time, "labels", {"timestamp", "timestamp_ntz"})
-    for name, frame in sources.items():
-        if "__" in name or not name:
-            raise AsOfError(f"source name {name!r} must be non-empty and must not contain '__'")
-        wanted = [*keys, snapshot_time, *([written_time] if written_time else [])]
-        _require(frame, wanted, f"source {name!r}")
-        _require_type(frame, snapshot_time, f"source {name!r}", {"timestamp", "timestamp_ntz"})
-        for key in keys:
-            left, right = dict(labels.dtypes)[key], dict(frame.dtypes)[key]
-            if left != right:
-                raise AsOfError(
-                    f"key column {key!r} is {left} in the labels but {right} in "
-                    f"source {name!r}; cast one side so they match"
-                )
-    validate_staleness(max_staleness, list(sources))
-
-
-def validate_staleness(max_staleness: Staleness, sources: Sequence[str]) -> None:
-    """Per-source staleness must name known sources and must not be negative."""
-    if isinstance(max_staleness, Mapping):
-        unknown = sorted(set(max_staleness) - set(sources))
-        if unknown:
-            raise AsOfError(
-                f"max_staleness names unknown source(s) {unknown}; sources: {', '.join(sources)}"
-            )
-        bad = {k: v for k, v in max_staleness.items() if v is not None and v < timedelta(0)}
-    else:
-        bad = (
-            {"*": max_staleness}
-            if max_staleness is not None and max_staleness < timedelta(0)
-            else {}
-        )
-    if bad:
-        raise AsOfError(f"max_staleness must not be negative; got {bad}")
-    bounds = max_staleness.values() if isinstance(max_staleness, Mapping) else [max_staleness]
-    if any(b is not None and b > MAX_DURATION for b in bounds):
-        raise AsOfError(f"max_staleness must be at most {MAX_DURATION.days} days")
-
-
-def _require(frame: DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise AsOfError(f"{what} lacks column(s) {missing}; it has: {', '.join(frame.columns)}")
-
-
-def _require_type(frame: DataFrame, column: str, what: str, allowed: set[str]) -> None:
-    actual = dict(frame.dtypes)[column]
-    if actual not in allowed:
-        raise AsOfError(
-            f"{what}: column {column!r} must be a timestamp; it is {actual} "
-            "(convert with to_timestamp; naive values are taken as UTC)"
-        )

@@ -14,13 +14,21 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from timetravel.asof import Staleness, validate_staleness
+from timetravel.asof_contract import (
+    Staleness,
+    check_inputs,
+    feature_columns,
+    key_list,
+    output_column,
+    resolve_staleness,
+    tie_break_columns,
+)
 from timetravel.errors import AsOfError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["point_in_time_join_arrow"]
+__all__ = ["point_in_time_join_arrow", "point_in_time_one_row"]
 
 _ROW = "__tt_row"
 
@@ -40,13 +48,9 @@ def point_in_time_join_arrow(
     import duckdb
     import pyarrow as pa
 
-    keys = [entity] if isinstance(entity, str) else list(entity)
-    _validate(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
-    staleness = (
-        {n: max_staleness for n in sources}
-        if max_staleness is None or isinstance(max_staleness, timedelta)
-        else {n: max_staleness.get(n) for n in sources}
-    )
+    keys = key_list(entity)
+    _check(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
+    staleness = resolve_staleness(max_staleness, list(sources))
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -60,12 +64,13 @@ def point_in_time_join_arrow(
         for index, (name, table) in enumerate(sources.items()):
             alias = f"s{index}"
             con.register(f"{alias}_in", table)
-            features = [
-                c
-                for c in table.column_names
-                if c not in {*keys, snapshot_time, *([written_time] if written_time else [])}
-            ]
-            ties = _tie_columns(table, features, written_time)
+            features = feature_columns(
+                table.column_names,
+                entity=keys,
+                snapshot_time=snapshot_time,
+                written_time=written_time,
+            )
+            ties = tie_break_columns(_types(table), features, written_time)
             order = ", ".join(f"{_q(c)} DESC NULLS LAST" for c in ties) or "1"
             not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in [*keys, snapshot_time])
             con.execute(f"""
@@ -86,7 +91,8 @@ def point_in_time_join_arrow(
             usable += ")"
             for column in [*features, snapshot_time]:
                 selects.append(
-                    f"CASE WHEN {usable} THEN {alias}.{_q(column)} END AS {_q(f'{name}__{column}')}"
+                    f"CASE WHEN {usable} THEN {alias}.{_q(column)} END "
+                    f"AS {_q(output_column(name, column))}"
                 )
         sql = (
             f"SELECT {', '.join(selects)} FROM "
@@ -100,24 +106,6 @@ def point_in_time_join_arrow(
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _tie_columns(table: pa.Table, features: list[str], written_time: str | None) -> list[str]:
-    import pyarrow as pa
-
-    if written_time:
-        return [written_time]
-    primitive = (
-        pa.types.is_integer,
-        pa.types.is_floating,
-        pa.types.is_string,
-        pa.types.is_large_string,
-        pa.types.is_boolean,
-        pa.types.is_date,
-        pa.types.is_timestamp,
-        pa.types.is_decimal,
-    )
-    return [c for c in features if any(check(table.schema.field(c).type) for check in primitive)]
 
 
 def _type_name(arrow_type: pa.DataType) -> str:
@@ -135,13 +123,18 @@ def _type_name(arrow_type: pa.DataType) -> str:
         pa.large_string(): "string",
         pa.bool_(): "boolean",
         pa.date32(): "date",
+        pa.date64(): "date",
     }
     if pa.types.is_timestamp(arrow_type):
         return "timestamp"
     return names.get(arrow_type, str(arrow_type))
 
 
-def _validate(
+def _types(table: pa.Table) -> dict[str, str]:
+    return {f.name: _type_name(f.type) for f in table.schema}
+
+
+def _check(
     labels: pa.Table,
     sources: Mapping[str, pa.Table],
     keys: list[str],
@@ -150,41 +143,78 @@ def _validate(
     written_time: str | None,
     max_staleness: Staleness,
 ) -> None:
-    if not sources:
-        raise AsOfError("no sources given: pass a mapping of source name -> table")
+    check_inputs(
+        _types(labels),
+        {name: _types(table) for name, table in sources.items()},
+        keys=keys,
+        label_time=label_time,
+        snapshot_time=snapshot_time,
+        written_time=written_time,
+        max_staleness=max_staleness,
+    )
 
-    def require(table: pa.Table, columns: list[str], what: str) -> None:
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            raise AsOfError(
-                f"{what} lacks column(s) {missing}; it has: {', '.join(table.column_names)}"
-            )
 
-    def timestamp(table: pa.Table, column: str, what: str) -> None:
-        kind = _type_name(table.schema.field(column).type)
-        if kind != "timestamp":
-            raise AsOfError(
-                f"{what}: column {column!r} must be a timestamp; it is {kind} "
-                "(convert with to_timestamp; naive values are taken as UTC)"
-            )
+def point_in_time_one_row(
+    labels: pa.Table,
+    sources: Mapping[str, pa.Table],
+    *,
+    entity: str | Sequence[str] = "context_id",
+    label_time: str = "label_time",
+    snapshot_time: str = "snapshot_time",
+    written_time: str | None = None,
+    max_staleness: Staleness = None,
+) -> pa.Table:
+    """:func:`point_in_time_join_arrow` for exactly one label row over that key's few
+    snapshot rows (point lookups): plain Arrow filters and one sort, because starting a
+    DuckDB session would cost more than the whole rule."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    require(labels, [*keys, label_time], "labels")
-    timestamp(labels, label_time, "labels")
-    for name, table in sources.items():
-        if "__" in name or not name:
-            raise AsOfError(f"source name {name!r} must be non-empty and must not contain '__'")
-        require(
-            table,
-            [*keys, snapshot_time, *([written_time] if written_time else [])],
-            f"source {name!r}",
+    keys = key_list(entity)
+    _check(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
+    if labels.num_rows != 1:
+        raise AsOfError(
+            f"point_in_time_one_row takes one label row; got {labels.num_rows} "
+            "(use point_in_time_join_arrow)"
         )
-        timestamp(table, snapshot_time, f"source {name!r}")
-        for key in keys:
-            left = _type_name(labels.schema.field(key).type)
-            right = _type_name(table.schema.field(key).type)
-            if left != right:
-                raise AsOfError(
-                    f"key column {key!r} is {left} in the labels but {right} in "
-                    f"source {name!r}; cast one side so they match"
-                )
-    validate_staleness(max_staleness, list(sources))
+    staleness = resolve_staleness(max_staleness, list(sources))
+    t = _micros(labels.column(label_time))[0].as_py()
+    key = {k: labels.column(k)[0].as_py() for k in keys}
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        c: labels.column(c) for c in labels.column_names
+    }
+    for name, table in sources.items():
+        features = feature_columns(
+            table.column_names, entity=keys, snapshot_time=snapshot_time, written_time=written_time
+        )
+        rows = table
+        if t is None or any(v is None for v in key.values()):
+            rows = rows.slice(0, 0)
+        else:
+            for column, value in key.items():
+                rows = rows.filter(pc.equal(rows.column(column), value))
+            times = _micros(rows.column(snapshot_time))
+            keep = pc.less_equal(times, t)
+            bound = staleness[name]
+            if bound is not None:
+                floor = t - int(bound / timedelta(microseconds=1))
+                keep = pc.and_(keep, pc.greater_equal(times, floor))
+            rows = rows.filter(pc.fill_null(keep, False))
+        if rows.num_rows > 1:
+            ties = tie_break_columns(_types(table), features, written_time)
+            order = [(c, "descending") for c in [snapshot_time, *ties]]
+            rows = rows.sort_by(order, null_placement="at_end")
+        for column in [*features, snapshot_time]:
+            kind = table.schema.field(column).type
+            columns[output_column(name, column)] = (
+                rows.column(column).slice(0, 1) if rows.num_rows else pa.nulls(1, kind)
+            )
+    return pa.table(columns)
+
+
+def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Timestamps as epoch microseconds (naive values are UTC: the integers are kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from timetravel.asof import Staleness
+from timetravel.asof_contract import Staleness, staleness_for
 from timetravel.asof_embedded import point_in_time_join_arrow
 from timetravel.config import Config
 from timetravel.errors import TableNotFoundError, TimeTravelRangeError
@@ -129,7 +129,7 @@ def join_facts(
     earliest = pc.min(times).as_py()
     tables = {}
     for name, (table, version) in sources.items():
-        bound = max_staleness.get(name) if isinstance(max_staleness, Mapping) else max_staleness
+        bound = staleness_for(max_staleness, name)
         filters: list[tuple[str, str, Any]] = []
         if latest is not None:
             filters.append(("snapshot_date", "<=", _day(latest)))

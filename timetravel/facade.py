@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from timetravel import __version__
-from timetravel.asof import validate_staleness
+from timetravel.asof_contract import output_column, validate_staleness
 from timetravel.config import Config, load_config
 from timetravel.dataset import TrainingSet
 from timetravel.embedded import TableInfo, table_info
@@ -297,8 +297,8 @@ class TimeTravel:
             s: {
                 "table": pin.table,
                 "version": pin.version,
-                "snapshot_time": row[f"{source_alias(s)}__snapshot_time"],
-                "run_id": row[f"{source_alias(s)}__run_id"],
+                "snapshot_time": row[output_column(source_alias(s), "snapshot_time")],
+                "run_id": row[output_column(source_alias(s), "run_id")],
             }
             for s, pin in plan.sources.items()
         }

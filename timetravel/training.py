@@ -19,7 +19,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from timetravel.asof import point_in_time_join
-from timetravel.asof_embedded import point_in_time_join_arrow
+from timetravel.asof_contract import output_column
+from timetravel.asof_embedded import point_in_time_join_arrow, point_in_time_one_row
 from timetravel.config import Config
 from timetravel.embedded import join_facts
 from timetravel.encoders import (
@@ -79,50 +80,10 @@ class Plan:
         return {source_alias(s): bound for s, bound in self.staleness.items() if bound is not None}
 
 
-def _one_label_as_of(labels: pa.Table, facts: dict[str, pa.Table], plan: Plan) -> pa.Table:
-    """The as-of rule for a single label row over its key's few snapshot rows (a lookup):
-    the greatest snapshot time at or before t, ties to the greatest written time, within the
-    staleness bound; else nulls. Same output columns as the join; a DuckDB session per
-    lookup would cost more than the whole rule."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    t = labels.column(plan.label_time)[0].as_py()
-    keys = {k: labels.column(k)[0].as_py() for k in plan.entity}
-    bounds = plan.alias_staleness()
-    columns = {c: labels.column(c) for c in labels.column_names}
-    for alias, table in facts.items():
-        rows = table
-        for key, value in keys.items():
-            rows = (
-                rows.filter(pc.equal(rows.column(key), value))
-                if value is not None
-                else rows.slice(0, 0)
-            )
-        if t is None:
-            rows = rows.slice(0, 0)
-        else:
-            stamp = pa.scalar(t, pa.timestamp("us", tz="UTC"))
-            times = pc.cast(rows.column(SNAPSHOT_TIME), pa.timestamp("us", tz="UTC"))
-            keep = pc.less_equal(times, stamp)
-            if alias in bounds:
-                floor = pa.scalar(t - bounds[alias], pa.timestamp("us", tz="UTC"))
-                keep = pc.and_(keep, pc.greater_equal(times, floor))
-            rows = rows.filter(pc.fill_null(keep, False))
-        if rows.num_rows:
-            rows = rows.sort_by([(SNAPSHOT_TIME, "descending"), (WRITTEN_TIME, "descending")])
-        for column in table.column_names:
-            if column in plan.entity or column == WRITTEN_TIME:
-                continue
-            kind = table.schema.field(column).type
-            columns[f"{alias}__{column}"] = (
-                rows.column(column).slice(0, 1) if rows.num_rows else pa.nulls(1, kind)
-            )
-    return pa.table(columns)
-
-
 def provenance_columns(plan: Plan) -> list[str]:
-    return [f"{source_alias(s)}__{c}" for s in plan.sources for c in (SNAPSHOT_TIME, RUN_ID)]
+    return [
+        output_column(source_alias(s), c) for s in plan.sources for c in (SNAPSHOT_TIME, RUN_ID)
+    ]
 
 
 def output_schema(plan: Plan, labels: pa.Schema) -> pa.Schema:
@@ -208,17 +169,15 @@ def build_arrow(
             source_alias(s): reader(pin.table, pin.version, plan.fields(s), s)
             for s, pin in plan.sources.items()
         }
-        if labels.num_rows == 1:
-            joined = _one_label_as_of(labels, facts, plan)
-        else:
-            joined = point_in_time_join_arrow(
-                labels,
-                facts,
-                entity=list(plan.entity),
-                label_time=plan.label_time,
-                written_time=WRITTEN_TIME,
-                max_staleness=plan.alias_staleness(),
-            )
+        join = point_in_time_one_row if labels.num_rows == 1 else point_in_time_join_arrow
+        joined = join(
+            labels,
+            facts,
+            entity=list(plan.entity),
+            label_time=plan.label_time,
+            written_time=WRITTEN_TIME,
+            max_staleness=plan.alias_staleness(),
+        )
     values = encode_columns(joined, list(plan.encoders), label_time=plan.label_time)
     schema = output_schema(plan, labels.schema)
     arrays = [labels.column(c) for c in labels.column_names]

@@ -114,3 +114,8 @@ def auth(token: str = READER) -> dict[str, str]:
 
 def labels_dir(config: Config) -> Path:
     return Path(config.api.labels_roots[0])
+
+
+def with_api(config: Config, **changes: object) -> Config:
+    """``config`` with some ``api`` settings changed."""
+    return config.model_copy(update={"api": config.api.model_copy(update=changes)})

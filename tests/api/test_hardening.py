@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import ADMIN, auth, labels_dir
+from tests.api.conftest import ADMIN, auth, labels_dir, with_api
 from tests.api.test_api import problem, wait
 from timetravel.api.jobs import JobRecord, JobStore
 from timetravel.config import Config
@@ -65,11 +65,7 @@ def test_labels_uri_cannot_escape_its_root(
 ) -> None:
     root = str(labels_dir(api_config))
     allowed = root if root_form == "path" else f"file://{root}"
-    client = make_client(
-        api_config.model_copy(
-            update={"api": api_config.api.model_copy(update={"labels_roots": [allowed]})}
-        )
-    )
+    client = make_client(with_api(api_config, labels_roots=[allowed]))
     inside = post(
         client,
         {
@@ -259,9 +255,7 @@ def test_lookups_take_per_source_staleness_in_api_terms(client: TestClient) -> N
 def test_bodies_are_bounded_and_checked_after_authentication(
     make_client: Callable[..., TestClient], api_config: Config
 ) -> None:
-    small = api_config.model_copy(
-        update={"api": api_config.api.model_copy(update={"max_body_bytes": 2048})}
-    )
+    small = with_api(api_config, max_body_bytes=2048)
     client = make_client(small)
     big = b'{"labels": [' + b'{"member_id": 1, "label_time": "2026-06-10T12:00:00Z"},' * 200
     anonymous = client.post(
@@ -301,16 +295,8 @@ def test_a_token_in_the_query_string_is_refused(client: TestClient) -> None:
 
 
 def test_the_queue_is_bounded(make_client: Callable[..., TestClient], api_config: Config) -> None:
-    tight = api_config.model_copy(
-        update={
-            "api": api_config.api.model_copy(
-                update={
-                    "workers": 1,
-                    "max_queued_jobs": 1,
-                    "state_dir": api_config.api.state_dir + "-queue",
-                }
-            )
-        }
+    tight = with_api(
+        api_config, workers=1, max_queued_jobs=1, state_dir=api_config.api.state_dir + "-queue"
     )
     client = make_client(tight)
     body = {"labels": [{"member_id": 1, "label_time": T}], "features": ["plan"]}
@@ -329,17 +315,12 @@ def test_the_queue_is_bounded(make_client: Callable[..., TestClient], api_config
 def test_a_job_over_its_memory_limit_is_stopped_and_the_server_lives(
     make_client: Callable[..., TestClient], api_config: Config
 ) -> None:
-    lean = api_config.model_copy(
-        update={
-            "api": api_config.api.model_copy(
-                update={
-                    "job_memory_mb": 256,
-                    "max_inline_labels": 100_000,
-                    "max_body_bytes": 2**27,
-                    "state_dir": api_config.api.state_dir + "-lean",
-                }
-            )
-        }
+    lean = with_api(
+        api_config,
+        job_memory_mb=256,
+        max_inline_labels=100_000,
+        max_body_bytes=2**27,
+        state_dir=api_config.api.state_dir + "-lean",
     )
     client = make_client(lean)
     labels = [{"member_id": i % 3, "label_time": T, "pad": "x" * 1000} for i in range(60_000)]
@@ -372,13 +353,7 @@ def test_a_cancel_is_never_overwritten_and_not_resumed(api_config: Config) -> No
 def test_resume_gives_up_after_the_attempt_cap(
     make_client: Callable[..., TestClient], api_config: Config
 ) -> None:
-    config = api_config.model_copy(
-        update={
-            "api": api_config.api.model_copy(
-                update={"max_job_attempts": 2, "state_dir": api_config.api.state_dir + "-cap"}
-            )
-        }
-    )
+    config = with_api(api_config, max_job_attempts=2, state_dir=api_config.api.state_dir + "-cap")
     store = JobStore(config.api.state_dir)
     for job_id, attempts in (("ts-job-crashy", 2), ("ts-job-cancelled", 0)):
         status = "running" if attempts else "cancelled"

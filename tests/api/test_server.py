@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests.api.conftest import ADMIN, READER, TOKENS, auth
+from tests.api.conftest import ADMIN, READER, TOKENS, auth, with_api
 from timetravel import TimeTravel
 from timetravel.api import create_app
 from timetravel.config import Config
@@ -167,13 +167,7 @@ def test_edge_values_never_give_a_5xx(api_config: Config, spark) -> None:  # typ
     from fastapi.testclient import TestClient
     from hypothesis import given
 
-    config = api_config.model_copy(
-        update={
-            "api": api_config.api.model_copy(
-                update={"state_dir": api_config.api.state_dir + "-edges", "max_queued_jobs": 2}
-            )
-        }
-    )
+    config = with_api(api_config, state_dir=api_config.api.state_dir + "-edges", max_queued_jobs=2)
     app = create_app(config, tokens=TOKENS, tt=TimeTravel(config, spark=spark))
     with TestClient(app) as client:
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from timetravel.asof_contract import output_column
 from timetravel.encoders.base import Encoder, FactBatch, OutputType, source_alias
 from timetravel.errors import FeatureError
 from timetravel.times import payload_as_of, to_utc
@@ -119,14 +120,14 @@ def online_batch(
         alias = source_alias(source)
         field = (as_of_fields or {}).get(source, "as_of")
         taken = payload_as_of(payload, field) or at
-        columns[f"{alias}__snapshot_time"] = pa.array(
+        columns[output_column(alias, "snapshot_time")] = pa.array(
             [taken if payload is not None else None], pa.timestamp("us", tz="UTC")
         )
         for fact_field in schema:
             value = (
                 None if payload is None else _coerce(payload.get(fact_field.name), fact_field.type)
             )
-            columns[f"{alias}__{fact_field.name}"] = pa.array([value], fact_field.type)
+            columns[output_column(alias, fact_field.name)] = pa.array([value], fact_field.type)
     return FactBatch(pa.table(columns))
 
 

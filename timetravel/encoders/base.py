@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from timetravel.asof_contract import output_column
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -53,7 +55,7 @@ class FactBatch:
         """Rows that have a usable snapshot of ``source`` (and a label time)."""
         import pyarrow.compute as pc
 
-        snapshot = self.table.column(f"{source_alias(source)}__snapshot_time")
+        snapshot = self.table.column(output_column(source_alias(source), "snapshot_time"))
         label = self.table.column(self.label_time)
         return np.asarray(
             pc.and_(pc.is_valid(snapshot), pc.is_valid(label)).to_numpy(zero_copy_only=False),
@@ -62,7 +64,7 @@ class FactBatch:
 
     def column(self, source: str, field_name: str) -> pa.Array:
         """One fact field of the chosen snapshots (a combined Arrow array)."""
-        return self.table.column(f"{source_alias(source)}__{field_name}").combine_chunks()
+        return self.table.column(output_column(source_alias(source), field_name)).combine_chunks()
 
     def numbers(self, source: str, field_name: str, *, fill: float = 0.0) -> np.ndarray:
         """A numeric fact field as float64, nulls replaced by ``fill``."""

@@ -16,6 +16,9 @@ from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.training_job import parse_staleness
 
 _RETRY_AFTER_S = 30
+_QUEUE_FULL: dict[int | str, dict[str, Any]] = {
+    429: {"description": "The job queue is full; retry after a while"}
+}
 _CHUNK_BYTES = 1 << 20  # a download is sent in pieces of about this size
 JobId = Annotated[
     str, Path(pattern=JOB_ID_PATTERN, max_length=64, description="a training-set job id")
@@ -39,7 +42,7 @@ def _job(services: Any, job_id: str) -> JobRecord:
     "",
     status_code=202,
     response_model=JobOut,
-    responses={429: {"description": "The job queue is full; retry after a while"}},
+    responses=_QUEUE_FULL,
 )
 def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Queue a training set; poll ``GET /v1/training-sets/{id}``."""
@@ -206,7 +209,7 @@ def _output_dataset(services: Any, record: JobRecord) -> Any:
     "/{job_id}/rebuild",
     status_code=202,
     response_model=JobOut,
-    responses={429: {"description": "The job queue is full; retry after a while"}},
+    responses=_QUEUE_FULL,
 )
 def rebuild(job_id: JobId, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Rebuild from the job's manifest (same Delta versions, encoders, labels)."""
