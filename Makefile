@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-$(JARS): $(STAMP) timetravel/_jars/pom.xml
+$(JARS): $(STAMP) timetravel/runtime/_jars/pom.xml
 	$(BIN)/timetravel setup-jars
 
 setup: $(STAMP) $(JARS)

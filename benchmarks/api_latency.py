@@ -32,7 +32,7 @@ from _results import record
 
 from timetravel.config import load_config, load_config_dict
 from timetravel.demo.fleet import free_port
-from timetravel.layout import facts_table
+from timetravel.warehouse.layout import facts_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = datetime(2026, 3, 1, 6, tzinfo=UTC)
@@ -42,9 +42,9 @@ FEATURES = "ratings_count,thumbs_up_share,tenure_days,plan"
 def write_warehouse(config, contexts: int, runs: int) -> None:  # type: ignore[no-untyped-def]
     from pyspark.sql import functions as F
 
-    from timetravel.spark import get_spark
-    from timetravel.store import DeltaStore
+    from timetravel.runtime.spark import get_spark
     from timetravel.times import spark_instant
+    from timetravel.warehouse.store import DeltaStore
 
     store = DeltaStore(get_spark(config), config)
     store.spark.sparkContext.setLogLevel("ERROR")

@@ -17,7 +17,7 @@ for the embedded path, and reused:
 - 5% nulls inside snapshot rows; 10% of label keys have no history.
 
 Engines, in one process, same data:
-- ``spark``: ours, ``timetravel.asof.point_in_time_join``, written to a noop sink;
+- ``spark``: ours, ``timetravel.asof.spark.point_in_time_join``, written to a noop sink;
 - ``embedded``: ours, delta-rs reads of the Delta tables at a pinned version + DuckDB;
 - ``duckdb_asof``: a hand-written DuckDB ASOF query over in-memory Arrow, threads=2
   (the single-node floor);
@@ -128,7 +128,7 @@ def generate(
 
 # ------------------------------------------------------------------------- engines
 def run_spark(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
-    from timetravel.asof import point_in_time_join
+    from timetravel.asof.spark import point_in_time_join
 
     labels = spark.read.parquet(str(directory / "labels.parquet"))
     sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
@@ -191,7 +191,7 @@ def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | N
 def run_embedded(directory: Path) -> Callable[[bool], pa.Table | None]:
     from deltalake import DeltaTable
 
-    from timetravel.asof_embedded import point_in_time_join_arrow
+    from timetravel.asof.duckdb import point_in_time_join_arrow
 
     def run(collect: bool) -> pa.Table | None:
         labels = pq.read_table(directory / "labels.parquet")
@@ -350,7 +350,7 @@ def main() -> None:
         print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
 
     from timetravel.config import load_config
-    from timetravel.spark import get_spark
+    from timetravel.runtime.spark import get_spark
 
     config = load_config(ROOT / "conf" / "local.yaml")
     spark = get_spark(config)

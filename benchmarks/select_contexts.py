@@ -19,12 +19,12 @@ from pathlib import Path
 
 from _results import record
 
+from timetravel.collect.selection import select_contexts
 from timetravel.config import load_config, load_config_dict
-from timetravel.contexts import select_contexts
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
-from timetravel.spark import get_spark
-from timetravel.store import DeltaStore
+from timetravel.runtime.spark import get_spark
+from timetravel.warehouse.store import DeltaStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from _results import record
 
+from timetravel.collect.selection import select_contexts
+from timetravel.collect.snapshot import Progress, snapshot_facts
 from timetravel.config import (
     Allocation,
     SelectionSettings,
@@ -28,14 +30,12 @@ from timetravel.config import (
     load_config,
     load_config_dict,
 )
-from timetravel.contexts import select_contexts
 from timetravel.demo.faults import FaultSettings
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
-from timetravel.snapshot import Progress, snapshot_facts
-from timetravel.spark import get_spark
-from timetravel.store import DeltaStore
+from timetravel.runtime.spark import get_spark
+from timetravel.warehouse.store import DeltaStore
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIME = "2026-06-01T06:00:00Z"

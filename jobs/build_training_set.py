@@ -15,7 +15,7 @@ from timetravel import TimeTravel
 from timetravel.config import load_config
 from timetravel.errors import TimeTravelError
 from timetravel.reports import training_set_summary
-from timetravel.training_job import build_training_set, parse_staleness
+from timetravel.training.job import build_training_set, parse_staleness
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ import argparse
 from timetravel.config import load_config
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
-from timetravel.spark import get_spark
-from timetravel.store import DeltaStore
+from timetravel.runtime.spark import get_spark
+from timetravel.warehouse.store import DeltaStore
 
 
 def main() -> None:

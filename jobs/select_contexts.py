@@ -6,11 +6,11 @@
 
 import argparse
 
+from timetravel.collect.selection import select_contexts
 from timetravel.config import load_config
-from timetravel.contexts import select_contexts
 from timetravel.reports import selection_table
-from timetravel.spark import get_spark
-from timetravel.store import DeltaStore
+from timetravel.runtime.spark import get_spark
+from timetravel.warehouse.store import DeltaStore
 
 
 def main() -> None:

@@ -8,11 +8,11 @@ Exits 1 when the run's status is 'failed' (a source below snapshot.fail_below co
 import argparse
 import sys
 
+from timetravel.collect.snapshot import snapshot_facts
 from timetravel.config import load_config
 from timetravel.reports import progress_line, snapshot_table
-from timetravel.snapshot import snapshot_facts
-from timetravel.spark import get_spark
-from timetravel.store import DeltaStore
+from timetravel.runtime.spark import get_spark
+from timetravel.warehouse.store import DeltaStore
 
 
 def main() -> None:

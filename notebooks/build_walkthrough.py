@@ -46,12 +46,12 @@ import numpy as np
 import pandas as pd
 
 from timetravel.config import Allocation, Panel, SelectionSettings, load_config
-from timetravel.contexts import select_contexts
+from timetravel.collect.selection import select_contexts
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import GENRES, World
 from timetravel import TimeTravel
-from timetravel.snapshot import snapshot_facts
+from timetravel.collect.snapshot import snapshot_facts
 from timetravel.times import to_utc
 
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "pyproject.toml").exists())

@@ -22,7 +22,7 @@ LONGEST_FIRST = (
     "test_snapshot.py",
     "test_truth.py",
     "test_cli.py",
-    "test_contexts.py",
+    "test_selection.py",
 )
 
 
@@ -65,7 +65,7 @@ def test_config(s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def spark(test_config: Config):  # type: ignore[no-untyped-def]
     """The one SparkSession of the test run: local[2], 2 shuffle partitions, UI off."""
-    from timetravel.spark import get_spark
+    from timetravel.runtime.spark import get_spark
 
     session = get_spark(test_config)
     session.sparkContext.setLogLevel("ERROR")

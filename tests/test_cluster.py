@@ -22,9 +22,9 @@ from timetravel.config import (
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
-from timetravel.jars import spark_submit_args
-from timetravel.runs import RunsIndex
-from timetravel.store import DeltaStore
+from timetravel.runtime.jars import spark_submit_args
+from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.store import DeltaStore
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster]
 

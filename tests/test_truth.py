@@ -13,14 +13,14 @@ import httpx
 import pytest
 
 from timetravel import TimeTravel
+from timetravel.collect.selection import select_contexts
+from timetravel.collect.snapshot import snapshot_facts
 from timetravel.config import Allocation, Config, Panel, SelectionSettings, load_config
-from timetravel.contexts import select_contexts
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
-from timetravel.snapshot import snapshot_facts
-from timetravel.store import DeltaStore
 from timetravel.times import to_utc
+from timetravel.warehouse.store import DeltaStore
 
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 

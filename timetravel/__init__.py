@@ -1,17 +1,19 @@
 """timetravel: point-in-time snapshots of online facts and leakage-free training sets.
 
 The public surface is small on purpose: :class:`TimeTravel` (features, runs, training sets,
-lookups, rebuilds), the config and the errors. Import submodules for the rest:
+lookups, rebuilds), the config and the errors. The folders follow the flow:
 
-- :mod:`timetravel.config` — profiles (``load_config``)
-- :mod:`timetravel.spark` — the SparkSession factory (``get_spark``)
-- :mod:`timetravel.store` — versioned Delta tables (``DeltaStore``)
-- :mod:`timetravel.contexts` — the select job (``select_contexts``); :mod:`timetravel.runs`
-- :mod:`timetravel.snapshot` — the snapshot job (``snapshot_facts``)
-- :mod:`timetravel.asof` — the point-in-time join on Spark (``point_in_time_join``);
-  :mod:`timetravel.asof_embedded` and :mod:`timetravel.embedded` — the same on DuckDB/delta-rs
-- :mod:`timetravel.demo` — the simulated streaming service
-- :mod:`timetravel.errors` — the error hierarchy
+- :mod:`timetravel.collect` — population -> context set (``select_contexts``) -> facts
+  (``snapshot_facts``)
+- :mod:`timetravel.warehouse` — table layout, S3 addressing, Delta on Spark and via
+  delta-rs, the runs index, leases
+- :mod:`timetravel.asof` — the point-in-time contract and its engines
+- :mod:`timetravel.encoders` — versioned feature encoders
+- :mod:`timetravel.training` — labels, plans, training sets and manifests
+- :mod:`timetravel.runtime` — the SparkSession factory and the cached jars
+- :mod:`timetravel.api`, :mod:`timetravel.cli` — the HTTP API and the terminal tool
+- :mod:`timetravel.demo` — the simulated streaming service (the library never imports it)
+- :mod:`timetravel.config`, :mod:`timetravel.errors`, :mod:`timetravel.times`
 """
 
 from typing import TYPE_CHECKING, Any

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 if TYPE_CHECKING:
-    from timetravel.dataset import OutputFormat
     from timetravel.facade import Engine
+    from timetravel.training.dataset import OutputFormat
 
 from timetravel.config import Config, load_config
 from timetravel.errors import TimeTravelError
@@ -34,8 +34,8 @@ def _config(ctx: typer.Context) -> Config:
 
 
 def _store(config: Config):
-    from timetravel.spark import get_spark
-    from timetravel.store import DeltaStore
+    from timetravel.runtime.spark import get_spark
+    from timetravel.warehouse.store import DeltaStore
 
     spark = get_spark(config)
     spark.sparkContext.setLogLevel("ERROR")
@@ -50,7 +50,7 @@ def _main(ctx: typer.Context, conf: ConfOption = None) -> None:
 @app.command("setup-jars")
 def setup_jars(ctx: typer.Context) -> None:
     """Fetch the Delta and S3A jars from Maven Central into the project cache (once)."""
-    from timetravel.jars import fetch_jars
+    from timetravel.runtime.jars import fetch_jars
 
     jars = fetch_jars(_config(ctx).spark.jars_dir)
     typer.echo(f"{len(jars)} jars ready in {Path(_config(ctx).spark.jars_dir).resolve()}")
@@ -64,7 +64,7 @@ def jars(
     ] = False,
 ) -> None:
     """List the cached jars (fetching them first if needed)."""
-    from timetravel.jars import fetch_jars, spark_submit_args
+    from timetravel.runtime.jars import fetch_jars, spark_submit_args
 
     if submit_args:
         typer.echo(" ".join(spark_submit_args(_config(ctx).spark.jars_dir)))
@@ -180,7 +180,7 @@ def select(
     run_id: Annotated[str | None, typer.Option(help="Default: run-<run time>.")] = None,
 ) -> None:
     """Select the stratified context set of one run."""
-    from timetravel.contexts import select_contexts
+    from timetravel.collect.selection import select_contexts
     from timetravel.reports import selection_table
     from timetravel.times import to_utc
 
@@ -199,8 +199,8 @@ def snapshot(
     run_id: Annotated[str, typer.Option(help="The run whose context set to snapshot.")],
 ) -> None:
     """Fetch every source's facts for a run's contexts into versioned Delta tables."""
+    from timetravel.collect.snapshot import snapshot_facts
     from timetravel.reports import progress_line, snapshot_table
-    from timetravel.snapshot import snapshot_facts
 
     config = _config(ctx)
     result = snapshot_facts(
@@ -217,7 +217,7 @@ def runs(
 ) -> None:
     """List runs, newest first, with the status of each stage."""
     from timetravel.reports import runs_table
-    from timetravel.runs import RunsIndex
+    from timetravel.warehouse.runs import RunsIndex
 
     typer.echo(runs_table(RunsIndex(_store(_config(ctx))).list(limit=limit)))
 
@@ -266,7 +266,7 @@ def training_set(
     """Build a point-in-time training set from labels; write it with its manifest."""
     from timetravel.facade import TimeTravel
     from timetravel.reports import training_set_summary
-    from timetravel.training_job import build_training_set, parse_staleness
+    from timetravel.training.job import build_training_set, parse_staleness
 
     config = _config(ctx)
     tt = TimeTravel(config)

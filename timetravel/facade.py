@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from timetravel import __version__
-from timetravel.asof_contract import output_column, validate_staleness
+from timetravel.asof.contract import output_column, validate_staleness
 from timetravel.config import Config, load_config
-from timetravel.dataset import TrainingSet
-from timetravel.embedded import TableInfo, table_info
 from timetravel.encoders import Encoder, Registry, source_alias
 from timetravel.errors import (
     ConfigError,
@@ -31,9 +29,15 @@ from timetravel.errors import (
     ManifestError,
     TableNotFoundError,
 )
-from timetravel.labels import canonical_arrow, canonical_spark, fingerprint_arrow, fingerprint_spark
-from timetravel.layout import facts_table
-from timetravel.manifest import (
+from timetravel.times import check_instant
+from timetravel.training.dataset import TrainingSet
+from timetravel.training.labels import (
+    canonical_arrow,
+    canonical_spark,
+    fingerprint_arrow,
+    fingerprint_spark,
+)
+from timetravel.training.manifest import (
     FeatureRef,
     LabelInfo,
     Manifest,
@@ -41,15 +45,16 @@ from timetravel.manifest import (
     config_hash,
     training_set_id,
 )
-from timetravel.runs import RunInfo, read_runs
-from timetravel.times import check_instant
-from timetravel.training import Plan, build_arrow, build_spark
+from timetravel.training.plan import Plan, build_arrow, build_spark
+from timetravel.warehouse.deltars import TableInfo, table_info
+from timetravel.warehouse.layout import facts_table
+from timetravel.warehouse.runs import RunInfo, read_runs
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-    from timetravel.store import DeltaStore
+    from timetravel.warehouse.store import DeltaStore
 
 __all__ = ["TimeTravel", "Engine", "load_registry"]
 
@@ -97,14 +102,14 @@ class TimeTravel:
     def spark(self) -> SparkSession:
         """The SparkSession (started on first use: the embedded paths never need it)."""
         if self._spark is None:
-            from timetravel.spark import get_spark
+            from timetravel.runtime.spark import get_spark
 
             self._spark = get_spark(self.config)
         return self._spark
 
     @property
     def store(self) -> DeltaStore:
-        from timetravel.store import DeltaStore
+        from timetravel.warehouse.store import DeltaStore
 
         return DeltaStore(self.spark, self.config)
 
@@ -310,8 +315,8 @@ class TimeTravel:
         }
 
     def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):
-        from timetravel.embedded import FileCache, KeyLookup
         from timetravel.times import to_micros
+        from timetravel.warehouse.deltars import FileCache, KeyLookup
 
         budget = self.config.query.lookup_cache_mb * 1024 * 1024
         if self._file_cache is None and budget:
@@ -388,7 +393,7 @@ class TimeTravel:
     def _known_contexts(self, plan: Plan, at: datetime) -> pa.Table:
         import pyarrow as pa
 
-        from timetravel.embedded import read_table
+        from timetravel.warehouse.deltars import read_table
 
         parts = [
             read_table(
@@ -442,8 +447,8 @@ class TimeTravel:
         return rebuilt
 
     def _read_stored_labels(self, uri: str, engine: str) -> Any:
-        from timetravel.label_location import LabelLocation
-        from timetravel.labels import read_labels_arrow, read_labels_spark
+        from timetravel.training.label_location import LabelLocation
+        from timetravel.training.labels import read_labels_arrow, read_labels_spark
 
         location = LabelLocation(uri, "parquet")  # written by TrainingSet.write, not a user
         if engine == "spark":
@@ -567,7 +572,7 @@ def _load_manifest(config: Config, manifest: Any) -> Manifest:
     text = str(manifest)
     if text.lstrip().startswith("{"):
         return Manifest.from_json(text)
-    from timetravel.files import exists, read_text
+    from timetravel.warehouse.files import exists, read_text
 
     uri = text if text.endswith(".json") else f"{text.rstrip('/')}/manifest.json"
     if not exists(config, uri):

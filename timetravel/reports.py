@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from timetravel.contexts import SelectionResult
-from timetravel.runs import RunInfo
-from timetravel.snapshot import Progress, SnapshotResult
+from timetravel.collect.selection import SelectionResult
+from timetravel.collect.snapshot import Progress, SnapshotResult
+from timetravel.warehouse.runs import RunInfo
 
 if TYPE_CHECKING:
-    from timetravel.manifest import Manifest
+    from timetravel.training.manifest import Manifest
 
 __all__ = [
     "selection_table",

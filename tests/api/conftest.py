@@ -13,8 +13,8 @@ from timetravel import TimeTravel
 from timetravel.api import create_app
 from timetravel.api.auth import TokenTable
 from timetravel.config import Config
-from timetravel.runs import RunsIndex
-from timetravel.store import DeltaStore
+from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.store import DeltaStore
 
 READER = "reader-token-0123456789"
 ADMIN = "admin-token-0123456789ab"

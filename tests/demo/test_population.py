@@ -8,7 +8,7 @@ import pytest
 from timetravel.config import Config
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.world import DEVICES, PLANS, World
-from timetravel.store import DeltaStore
+from timetravel.warehouse.store import DeltaStore
 
 pytestmark = pytest.mark.spark
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# "one_row" is the lookup path (timetravel.asof_embedded.point_in_time_one_row), run here once
+# "one_row" is the lookup path (timetravel.asof.duckdb.point_in_time_one_row), run here once
 # per label row so that every case of the suite, brute-force ones included, checks it too.
 ENGINES = ["spark", "duckdb", "one_row"]
 
@@ -50,7 +50,7 @@ class PitRunner:
         sources: dict[str, tuple[list[tuple[Any, ...]], str]],
         **options: Any,
     ) -> list[dict[str, Any]]:
-        from timetravel.asof import point_in_time_join
+        from timetravel.asof.spark import point_in_time_join
 
         options.setdefault("entity", "context_id")
         label_frame = self.frame(labels, labels_schema)
@@ -58,7 +58,7 @@ class PitRunner:
         if self.engine == "spark":
             return _collect(point_in_time_join(label_frame, source_frames, **options))
         if self.engine == "duckdb":
-            from timetravel.asof_embedded import point_in_time_join_arrow
+            from timetravel.asof.duckdb import point_in_time_join_arrow
 
             out = point_in_time_join_arrow(
                 _arrow(label_frame), {n: _arrow(f) for n, f in source_frames.items()}, **options
@@ -67,11 +67,11 @@ class PitRunner:
         if self.engine == "one_row":
             import pyarrow as pa
 
-            from timetravel.asof_embedded import point_in_time_one_row
+            from timetravel.asof.duckdb import point_in_time_one_row
 
             table = _arrow(label_frame)
             sources_arrow = {n: _arrow(f) for n, f in source_frames.items()}
-            if table.num_rows == 0:           # the contract's checks still apply
+            if table.num_rows == 0:  # the contract's checks still apply
                 point_in_time_one_row(table.slice(0, 0), sources_arrow, **options)
                 return []
             parts = [

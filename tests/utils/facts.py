@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from timetravel.layout import facts_table
 from timetravel.times import spark_instant
+from timetravel.warehouse.layout import facts_table
 
 RATINGS = "thumbs_up int, thumbs_down int"
 PROFILE = "plan string, member_since timestamp, status string"

@@ -4,7 +4,7 @@ import json
 import sys
 
 from timetravel.config import load_config
-from timetravel.spark import get_spark, launched_by_spark_submit
+from timetravel.runtime.spark import get_spark, launched_by_spark_submit
 
 spark = get_spark(load_config(sys.argv[1]))
 spark.sparkContext.setLogLevel("ERROR")

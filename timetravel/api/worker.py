@@ -20,8 +20,8 @@ from timetravel.api.jobs import JobRecord, JobStore
 from timetravel.config import load_config_dict
 from timetravel.errors import TimeTravelError
 from timetravel.facade import TimeTravel
-from timetravel.label_location import LabelLocation, resolve_labels
-from timetravel.training_job import parse_staleness, read_labels
+from timetravel.training.job import parse_staleness, read_labels
+from timetravel.training.label_location import LabelLocation, resolve_labels
 
 __all__ = ["run_job"]
 

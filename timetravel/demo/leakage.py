@@ -20,8 +20,8 @@ from timetravel.demo.world import GENRES, World
 if TYPE_CHECKING:
     import pandas as pd
 
-    from timetravel.dataset import TrainingSet
     from timetravel.facade import TimeTravel
+    from timetravel.training.dataset import TrainingSet
 
 __all__ = ["genre_labels", "LeakageReport", "compare_with_naive", "DEMO_FEATURES"]
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 
 from timetravel.demo.world import DEVICES, PLANS, REGIONS, World
-from timetravel.store import DeltaStore, Txn, latest_snapshot
 from timetravel.times import to_utc
+from timetravel.warehouse.store import DeltaStore, Txn, latest_snapshot
 
 __all__ = ["POPULATION_TABLE", "population_frame", "write_population", "read_population"]
 

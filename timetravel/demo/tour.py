@@ -20,18 +20,18 @@ from typing import Any
 
 import httpx
 
+from timetravel.collect.selection import SelectionResult, select_contexts
+from timetravel.collect.snapshot import SnapshotResult, snapshot_facts
 from timetravel.config import Config
-from timetravel.contexts import SelectionResult, select_contexts
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.leakage import compare_with_naive, genre_labels
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
 from timetravel.reports import runs_table, selection_table, snapshot_table, training_set_summary
-from timetravel.runs import RunsIndex
-from timetravel.snapshot import SnapshotResult, snapshot_facts
-from timetravel.store import DeltaStore
 from timetravel.times import to_utc
+from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.store import DeltaStore
 
 __all__ = ["run_demo", "DEMO_T1"]
 

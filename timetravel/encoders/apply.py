@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from timetravel.asof_contract import output_column
+from timetravel.asof.contract import output_column
 from timetravel.encoders.base import Encoder, FactBatch, OutputType, source_alias
 from timetravel.errors import FeatureError
 from timetravel.times import payload_as_of, to_utc

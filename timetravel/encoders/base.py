@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from timetravel.asof_contract import output_column
+from timetravel.asof.contract import output_column
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -12,7 +12,7 @@ from timetravel.api.deps import ReaderDep, ServicesDep
 from timetravel.api.models import LookupOut
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.times import check_instant
-from timetravel.training_job import parse_staleness
+from timetravel.training.job import parse_staleness
 
 router = APIRouter(prefix="/v1/contexts", tags=["contexts"], responses=PROBLEM_RESPONSES)
 

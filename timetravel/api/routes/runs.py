@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from timetravel.api.deps import ReaderDep, ServicesDep
 from timetravel.api.models import RunOut, StageOut
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
-from timetravel.runs import RunInfo
+from timetravel.warehouse.runs import RunInfo
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=PROBLEM_RESPONSES)
 

@@ -13,7 +13,7 @@ from timetravel.api.deps import AdminDep, ReaderDep, ServicesDep
 from timetravel.api.jobs import JOB_ID_PATTERN, JobQueueFullError, JobRecord
 from timetravel.api.models import JobOut, RowsOut, TrainingSetRequest
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
-from timetravel.training_job import parse_staleness
+from timetravel.training.job import parse_staleness
 
 _RETRY_AFTER_S = 30
 _QUEUE_FULL: dict[int | str, dict[str, Any]] = {
@@ -48,8 +48,8 @@ def submit(body: TrainingSetRequest, services: ServicesDep, _: AdminDep) -> JSON
     """Queue a training set; poll ``GET /v1/training-sets/{id}``."""
     import pyarrow as pa
 
-    from timetravel.label_location import resolve_labels
-    from timetravel.labels import canonical_arrow
+    from timetravel.training.label_location import resolve_labels
+    from timetravel.training.labels import canonical_arrow
 
     settings = services.tt.config.api
     if (body.labels is None) == (body.labels_uri is None):
@@ -189,8 +189,8 @@ def _stream(dataset: Any, fmt: str) -> Iterator[bytes]:
 def _output_dataset(services: Any, record: JobRecord) -> Any:
     import pyarrow.dataset as ds
 
-    from timetravel.files import filesystem
-    from timetravel.s3 import delta_rs_options, rs_uri
+    from timetravel.warehouse.files import filesystem
+    from timetravel.warehouse.s3 import delta_rs_options, rs_uri
 
     manifest = record.manifest or {}
     uri, fmt = manifest["output_uri"], manifest.get("output_format", "delta")

@@ -1,0 +1,85 @@
+"""The session factory: our settings in plain Python, the command line's under spark-submit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from timetravel.config import Config, load_config_dict
+from timetravel.runtime.jars import spark_submit_args
+from timetravel.runtime.spark import spark_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_settings_without_s3() -> None:
+    settings = spark_settings(Config(), with_jars=False)
+    assert settings["spark.sql.session.timeZone"] == "UTC"
+    assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert not any(k.startswith("spark.hadoop.fs.s3a.") for k in settings)
+
+
+def test_s3a_settings_include_checksum_compatibility() -> None:
+    config = load_config_dict(
+        {
+            "warehouse": {"root": "s3a://b/p"},
+            "s3": {"endpoint": "http://127.0.0.1:9000", "region": "eu-west-1"},
+        }
+    )
+    settings = spark_settings(config, with_jars=False)
+    prefix = "spark.hadoop.fs.s3a."
+    assert settings[prefix + "endpoint"] == "http://127.0.0.1:9000"
+    assert settings[prefix + "path.style.access"] == "true"
+    assert settings[prefix + "endpoint.region"] == "eu-west-1"
+    assert settings[prefix + "connection.ssl.enabled"] == "false"
+    assert settings[prefix + "checksum.generation"] == "false"
+    assert settings[prefix + "request.md5.header"] == "true"
+    assert settings[prefix + "create.checksum.algorithm"] == ""
+
+
+def test_user_spark_conf_wins() -> None:
+    config = load_config_dict({"spark": {"conf": {"spark.sql.shuffle.partitions": "64"}}})
+    assert spark_settings(config, with_jars=False)["spark.sql.shuffle.partitions"] == "64"
+
+
+@pytest.mark.spark
+def test_session_is_utc_with_delta(spark) -> None:  # type: ignore[no-untyped-def]
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+    assert spark.sparkContext.master == "local[2]"
+
+
+@pytest.mark.spark
+def test_spark_submit_command_line_wins(test_config: Config, tmp_path: Path) -> None:
+    """Under spark-submit, --master and --conf beat the profile; our defaults fill the rest."""
+    import pyspark
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    cmd = [
+        str(submit),
+        "--master",
+        "local[1]",
+        "--conf",
+        "spark.sql.shuffle.partitions=3",
+        *spark_submit_args(test_config.spark.jars_dir),
+        str(ROOT / "tests" / "utils" / "print_spark_conf.py"),
+        str(ROOT / "conf" / "local.yaml"),
+    ]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[0][len("RESULT ") :])
+    assert result == {
+        "spark.master": "local[1]",  # command line, not the profile's local[*]
+        "spark.sql.shuffle.partitions": "3",  # command line, not the profile's 8
+        "spark.sql.session.timeZone": "UTC",  # ours, filled in
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "submitted": True,
+        "delta_rows": 3,
+    }

@@ -1,0 +1,220 @@
+"""The as-of contract on the embedded engine: DuckDB in-process over Arrow tables.
+
+Same semantics as :func:`timetravel.asof.spark.point_in_time_join` (see that module), same output
+columns. DuckDB's ``ASOF JOIN`` picks the greatest ``snapshot_time <= label_time`` but does
+not break ties by a second column, so each source is first reduced to one row per
+(key, snapshot time): the one Spark's ordering puts last (greatest written time, or else the
+greatest primitive feature values, nulls lowest). Labels keep their order and duplicates via a
+row number; null keys and null label times match nothing and so give nulls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from timetravel.asof.contract import (
+    Staleness,
+    check_inputs,
+    feature_columns,
+    key_list,
+    output_column,
+    resolve_staleness,
+    tie_break_columns,
+)
+from timetravel.errors import AsOfError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["point_in_time_join_arrow", "point_in_time_one_row"]
+
+_ROW = "__tt_row"
+
+
+def point_in_time_join_arrow(
+    labels: pa.Table,
+    sources: Mapping[str, pa.Table],
+    *,
+    entity: str | Sequence[str] = "context_id",
+    label_time: str = "label_time",
+    snapshot_time: str = "snapshot_time",
+    written_time: str | None = None,
+    max_staleness: Staleness = None,
+    threads: int | None = None,
+) -> pa.Table:
+    """:func:`timetravel.asof.spark.point_in_time_join` for Arrow tables, on DuckDB."""
+    import duckdb
+    import pyarrow as pa
+
+    keys = key_list(entity)
+    _check(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
+    staleness = resolve_staleness(max_staleness, list(sources))
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.register(
+            "labels_in", labels.append_column(_ROW, pa.array(range(labels.num_rows), pa.int64()))
+        )
+        selects = [f"l.{_q(c)}" for c in labels.column_names]
+        joins = []
+        for index, (name, table) in enumerate(sources.items()):
+            alias = f"s{index}"
+            con.register(f"{alias}_in", table)
+            features = feature_columns(
+                table.column_names,
+                entity=keys,
+                snapshot_time=snapshot_time,
+                written_time=written_time,
+            )
+            ties = tie_break_columns(_types(table), features, written_time)
+            order = ", ".join(f"{_q(c)} DESC NULLS LAST" for c in ties) or "1"
+            not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in [*keys, snapshot_time])
+            con.execute(f"""
+                CREATE TEMP TABLE {alias} AS
+                SELECT * EXCLUDE (__tt_rank) FROM (
+                    SELECT *, CAST({_q(snapshot_time)} AS TIMESTAMP) AS __tt_s,
+                           row_number() OVER (PARTITION BY {", ".join(map(_q, keys))},
+                                              {_q(snapshot_time)} ORDER BY {order}) AS __tt_rank
+                    FROM {alias}_in WHERE {not_null})
+                WHERE __tt_rank = 1""")
+            on = " AND ".join(f"l.{_q(k)} = {alias}.{_q(k)}" for k in keys)
+            joins.append(f"ASOF LEFT JOIN {alias} ON {on} AND l.__tt_t >= {alias}.__tt_s")
+            usable = f"({alias}.__tt_s IS NOT NULL AND l.__tt_t IS NOT NULL"
+            bound = staleness.get(name)
+            if bound is not None:
+                micros = int(bound / timedelta(microseconds=1))
+                usable += f" AND epoch_us(l.__tt_t) - epoch_us({alias}.__tt_s) <= {micros}"
+            usable += ")"
+            for column in [*features, snapshot_time]:
+                selects.append(
+                    f"CASE WHEN {usable} THEN {alias}.{_q(column)} END "
+                    f"AS {_q(output_column(name, column))}"
+                )
+        sql = (
+            f"SELECT {', '.join(selects)} FROM "
+            f"(SELECT *, CAST({_q(label_time)} AS TIMESTAMP) AS __tt_t FROM labels_in) l "
+            f"{' '.join(joins)} ORDER BY l.{_ROW}"
+        )
+        return con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _type_name(arrow_type: pa.DataType) -> str:
+    """Spark's name for an Arrow type, so both engines word errors alike."""
+    import pyarrow as pa
+
+    names = {
+        pa.int8(): "tinyint",
+        pa.int16(): "smallint",
+        pa.int32(): "int",
+        pa.int64(): "bigint",
+        pa.float32(): "float",
+        pa.float64(): "double",
+        pa.string(): "string",
+        pa.large_string(): "string",
+        pa.bool_(): "boolean",
+        pa.date32(): "date",
+        pa.date64(): "date",
+    }
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    return names.get(arrow_type, str(arrow_type))
+
+
+def _types(table: pa.Table) -> dict[str, str]:
+    return {f.name: _type_name(f.type) for f in table.schema}
+
+
+def _check(
+    labels: pa.Table,
+    sources: Mapping[str, pa.Table],
+    keys: list[str],
+    label_time: str,
+    snapshot_time: str,
+    written_time: str | None,
+    max_staleness: Staleness,
+) -> None:
+    check_inputs(
+        _types(labels),
+        {name: _types(table) for name, table in sources.items()},
+        keys=keys,
+        label_time=label_time,
+        snapshot_time=snapshot_time,
+        written_time=written_time,
+        max_staleness=max_staleness,
+    )
+
+
+def point_in_time_one_row(
+    labels: pa.Table,
+    sources: Mapping[str, pa.Table],
+    *,
+    entity: str | Sequence[str] = "context_id",
+    label_time: str = "label_time",
+    snapshot_time: str = "snapshot_time",
+    written_time: str | None = None,
+    max_staleness: Staleness = None,
+) -> pa.Table:
+    """:func:`point_in_time_join_arrow` for exactly one label row over that key's few
+    snapshot rows (point lookups): plain Arrow filters and one sort, because starting a
+    DuckDB session would cost more than the whole rule."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = key_list(entity)
+    _check(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
+    if labels.num_rows != 1:
+        raise AsOfError(
+            f"point_in_time_one_row takes one label row; got {labels.num_rows} "
+            "(use point_in_time_join_arrow)"
+        )
+    staleness = resolve_staleness(max_staleness, list(sources))
+    t = _micros(labels.column(label_time))[0].as_py()
+    key = {k: labels.column(k)[0].as_py() for k in keys}
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        c: labels.column(c) for c in labels.column_names
+    }
+    for name, table in sources.items():
+        features = feature_columns(
+            table.column_names, entity=keys, snapshot_time=snapshot_time, written_time=written_time
+        )
+        rows = table
+        if t is None or any(v is None for v in key.values()):
+            rows = rows.slice(0, 0)
+        else:
+            for column, value in key.items():
+                rows = rows.filter(pc.equal(rows.column(column), value))
+            times = _micros(rows.column(snapshot_time))
+            keep = pc.less_equal(times, t)
+            bound = staleness[name]
+            if bound is not None:
+                floor = t - int(bound / timedelta(microseconds=1))
+                keep = pc.and_(keep, pc.greater_equal(times, floor))
+            rows = rows.filter(pc.fill_null(keep, False))
+        if rows.num_rows > 1:
+            ties = tie_break_columns(_types(table), features, written_time)
+            order = [(c, "descending") for c in [snapshot_time, *ties]]
+            rows = rows.sort_by(order, null_placement="at_end")
+        for column in [*features, snapshot_time]:
+            kind = table.schema.field(column).type
+            columns[output_column(name, column)] = (
+                rows.column(column).slice(0, 1) if rows.num_rows else pa.nulls(1, kind)
+            )
+    return pa.table(columns)
+
+
+def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Timestamps as epoch microseconds (naive values are UTC: the integers are kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())

@@ -1,0 +1,111 @@
+"""The SparkSession factory: UTC, Delta, cached jars, S3A endpoint settings.
+
+Two ways to run:
+
+- **Plain Python** (``timetravel ...``, tests, notebooks): timetravel starts the JVM itself
+  with ``spark.master`` from the config and the cached Delta/S3A jars on ``spark.jars``.
+- **spark-submit**: the JVM already exists with the master, ``--conf`` and ``--jars`` given
+  on the command line. Those always win: every setting here is applied only if missing.
+  Pass our jars with ``spark-submit $(timetravel jars --submit-args) jobs/....py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from timetravel.config import Config
+from timetravel.errors import SetupError
+from timetravel.runtime.jars import fetch_jars
+from timetravel.warehouse.s3 import spark_settings as s3_spark_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["get_spark", "spark_settings", "launched_by_spark_submit"]
+
+
+def launched_by_spark_submit() -> bool:
+    """True when this Python process was started by spark-submit (the JVM came first)."""
+    # PythonRunner exports the gateway port to the Python driver it launches.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
+    """Every Spark setting timetravel needs for ``config``, as plain key/values."""
+    settings = {
+        "spark.master": config.spark.master,
+        "spark.app.name": config.spark.app_name,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        "spark.ui.enabled": str(config.spark.ui_enabled).lower(),
+        "spark.driver.memory": config.spark.driver_memory,
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Delta rebuilds table state with this many tasks (default 50: slow on small tables).
+        "spark.databricks.delta.snapshotPartitions": str(config.spark.shuffle_partitions),
+        # JVM default zone UTC too, so nothing on the JVM side depends on the host's TZ.
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    if config.spark.master.startswith("local"):
+        # Python workers must run the driver's interpreter (the venv), not whatever
+        # `python3` is first on PATH.
+        settings["spark.pyspark.python"] = sys.executable
+        # Loopback only: a laptop's hostname may not resolve, and nothing should listen wider.
+        settings["spark.driver.host"] = "127.0.0.1"
+        settings["spark.driver.bindAddress"] = "127.0.0.1"
+    if with_jars:
+        settings["spark.jars"] = ",".join(str(p) for p in fetch_jars(config.spark.jars_dir))
+    if config.s3 is not None:
+        settings.update(s3_spark_settings(config.s3))
+    settings.update(config.spark.conf)
+    return settings
+
+
+def get_spark(config: Config | None = None) -> SparkSession:
+    """Return the SparkSession for ``config`` (the active one if it already exists).
+
+    Example:
+        >>> spark = get_spark(load_config())          # doctest: +SKIP
+        >>> spark.conf.get("spark.sql.session.timeZone")  # doctest: +SKIP
+        'UTC'
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    config = config or Config()
+    submitted = launched_by_spark_submit()
+    if submitted:
+        # Connect to spark-submit's JVM first: only then does SparkConf() load the command
+        # line's --master/--conf (JVM system properties) instead of starting empty.
+        SparkContext._ensure_initialized()
+    elif config.spark.master.startswith("local"):
+        # SparkContext starts Python workers with $PYSPARK_PYTHON (default: `python3` on
+        # PATH, not this venv); the spark.pyspark.python setting is only read by spark-submit.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # setIfMissing only fills gaps, so whatever the command line said wins.
+    conf = SparkConf()
+    for key, value in spark_settings(config, with_jars=not submitted).items():
+        if submitted and key == "spark.master":
+            continue
+        conf.setIfMissing(key, value)
+    spark = SparkSession.builder.config(conf=conf).getOrCreate()
+    _check_delta_on_classpath(spark)
+    return spark
+
+
+def _check_delta_on_classpath(spark: SparkSession) -> None:
+    from py4j.java_gateway import JavaClass
+
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    if not isinstance(jvm.io.delta.tables.DeltaTable, JavaClass):
+        raise SetupError(
+            "the Delta Lake jars are not on the driver's classpath; under "
+            "spark-submit pass them with: spark-submit $(timetravel jars "
+            "--submit-args) ..."
+        )
