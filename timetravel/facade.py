@@ -31,12 +31,7 @@ from timetravel.errors import (
 )
 from timetravel.times import check_instant
 from timetravel.training.dataset import TrainingSet
-from timetravel.training.labels import (
-    canonical_arrow,
-    canonical_spark,
-    fingerprint_arrow,
-    fingerprint_spark,
-)
+from timetravel.training.engines import Built, TrainingEngine, is_spark_frame
 from timetravel.training.manifest import (
     FeatureRef,
     LabelInfo,
@@ -45,21 +40,20 @@ from timetravel.training.manifest import (
     config_hash,
     training_set_id,
 )
-from timetravel.training.plan import Plan, build_arrow, build_spark
+from timetravel.training.plan import Plan, build_arrow
 from timetravel.warehouse.deltars import TableInfo, table_info
 from timetravel.warehouse.layout import facts_table
 from timetravel.warehouse.runs import RunInfo, read_runs
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from timetravel.warehouse.store import DeltaStore
 
 __all__ = ["TimeTravel", "Engine", "load_registry"]
 
 Engine = Literal["auto", "spark", "duckdb"]
-_SPARK_TYPES = {"int64": "bigint", "int32": "int", "int16": "smallint", "int8": "tinyint"}
 
 
 def load_registry(specs: Sequence[str]) -> Registry:
@@ -448,35 +442,26 @@ class TimeTravel:
 
     def _read_stored_labels(self, uri: str, engine: str) -> Any:
         from timetravel.training.label_location import LabelLocation
-        from timetravel.training.labels import read_labels_arrow, read_labels_spark
 
-        location = LabelLocation(uri, "parquet")  # written by TrainingSet.write, not a user
-        if engine == "spark":
-            return read_labels_spark(self.spark, location)
-        return read_labels_arrow(self.config, location)
+        # Written by TrainingSet.write, not given by a user: no confinement to decide.
+        return self.engine(engine).read_labels(LabelLocation(uri, "parquet"))
+
+    def engine(self, name: str) -> TrainingEngine:
+        """The engine called ``name`` ('spark' or 'duckdb'), over this warehouse."""
+        from timetravel.training.engines import EmbeddedEngine, SparkEngine
+
+        if name == "spark":
+            return SparkEngine(self.config, self.spark, self.store)
+        if name == "duckdb":
+            return EmbeddedEngine(self.config, self._spark)
+        raise ConfigError(f"unknown engine {name!r}; known: auto, spark, duckdb")
 
     def _build(self, labels: Any, plan: Plan, engine: Engine | None) -> TrainingSet:
         key_types = {k: self._key_type(plan, k) for k in plan.entity}
-        chosen = self._choose_engine(engine or self.config.query.engine, labels, plan)
-        if chosen == "spark":
-            frame = self._labels_frame(labels, plan, key_types)
-            result = build_spark(self.store, frame, plan).persist()
-            fingerprint = fingerprint_spark(frame)
-            stats = _spark_stats(result, plan)
-            label_columns = frame.columns
-            manifest = self._manifest(plan, "spark", fingerprint, label_columns, stats)
-            return TrainingSet(
-                self.config, manifest, frame=result, labels_frame=frame, spark=self.spark
-            )
-        table = self._labels_table(labels, plan, key_types)
-        result = build_arrow(self.config, table, plan)
-        stats = (result.num_rows, {e.name: result.column(e.name).null_count for e in plan.encoders})
-        manifest = self._manifest(
-            plan, "duckdb", fingerprint_arrow(table), table.column_names, stats
-        )
-        return TrainingSet(
-            self.config, manifest, table=result, labels_table=table, spark=self._spark
-        )
+        chosen = self.engine(self._choose_engine(engine or self.config.query.engine, labels, plan))
+        built = chosen.build(labels, plan, key_types)
+        manifest = self._manifest(plan, chosen.name, built)
+        return chosen.training_set(manifest, built)
 
     def _key_type(self, plan: Plan, key: str) -> pa.DataType:
         import pyarrow as pa
@@ -485,21 +470,6 @@ class TimeTravel:
         if pin is None:
             return pa.int64()
         return self._info(pin.table, pin.version).schema.field(key).type
-
-    def _labels_frame(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> DataFrame:
-        from pyspark.sql import DataFrame
-
-        if isinstance(labels, DataFrame):
-            types = {k: _SPARK_TYPES.get(str(t), "bigint") for k, t in key_types.items()}
-            return canonical_spark(labels, plan.entity, plan.label_time, types)
-        table = canonical_arrow(labels, plan.entity, plan.label_time, key_types)
-        return self.spark.createDataFrame(table)
-
-    def _labels_table(self, labels: Any, plan: Plan, key_types: dict[str, Any]) -> pa.Table:
-        if _is_spark_frame(labels):
-            types = {k: _SPARK_TYPES.get(str(t), "bigint") for k, t in key_types.items()}
-            labels = canonical_spark(labels, plan.entity, plan.label_time, types).toArrow()
-        return canonical_arrow(labels, plan.entity, plan.label_time, key_types)
 
     def choose_engine(self, labels: Any, plan: Plan, engine: Engine | None = None) -> str:
         """Which engine a training set would run on (see ``query.embedded_max_rows``)."""
@@ -510,20 +480,13 @@ class TimeTravel:
             raise ConfigError(f"unknown engine {engine!r}; known: auto, spark, duckdb")
         if engine != "auto":
             return engine
-        rows = labels.count() if _is_spark_frame(labels) else len(labels)
+        rows = labels.count() if is_spark_frame(labels) else len(labels)
         for pin in plan.sources.values():
             rows += self._info(pin.table, pin.version).rows
         return "duckdb" if rows <= self.config.query.embedded_max_rows else "spark"
 
-    def _manifest(
-        self,
-        plan: Plan,
-        engine: str,
-        fingerprint: str,
-        label_columns: list[str],
-        stats: tuple[int, dict[str, int]],
-    ) -> Manifest:
-        rows, nulls = stats
+    def _manifest(self, plan: Plan, engine: str, built: Built) -> Manifest:
+        rows, nulls, fingerprint = built.rows, built.nulls, built.fingerprint
         features = [
             FeatureRef(name=e.name, version=e.version, output=e.output) for e in plan.encoders
         ]
@@ -539,29 +502,12 @@ class TimeTravel:
             features=features,
             sources=dict(plan.sources),
             max_staleness_s=staleness,
-            labels=LabelInfo(fingerprint=fingerprint, rows=rows, columns=label_columns),
+            labels=LabelInfo(fingerprint=fingerprint, rows=rows, columns=built.label_columns),
             config_hash=config_hash(self.config),
             rows=rows,
             coverage={n: (1 - k / rows) if rows else 0.0 for n, k in nulls.items()},
             timetravel_version=__version__,
         )
-
-
-def _is_spark_frame(value: Any) -> bool:
-    module = type(value).__module__
-    return module.startswith("pyspark.") and hasattr(value, "toArrow")
-
-
-def _spark_stats(result: DataFrame, plan: Plan) -> tuple[int, dict[str, int]]:
-    from pyspark.sql import functions as F
-
-    row = result.agg(
-        F.count(F.lit(1)).alias("__rows"),
-        *(F.count(F.col(f"`{e.name}`")).alias(e.name) for e in plan.encoders),
-    ).first()
-    assert row is not None
-    rows = int(row["__rows"])
-    return rows, {e.name: rows - int(row[e.name]) for e in plan.encoders}
 
 
 def _load_manifest(config: Config, manifest: Any) -> Manifest:

@@ -13,7 +13,6 @@ from timetravel.errors import LabelError
 from timetravel.times import parse_duration
 from timetravel.training.dataset import OutputFormat
 from timetravel.training.label_location import LabelLocation, resolve_labels
-from timetravel.training.labels import read_labels_arrow, read_labels_spark
 from timetravel.training.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -74,6 +73,6 @@ def build_training_set(
 def read_labels(tt: TimeTravel, location: LabelLocation, engine: Engine | None) -> Any:
     """Labels at a resolved location, as the engine that will use them wants them: a Spark
     DataFrame for ``spark``, else an Arrow table."""
-    if (engine or tt.config.query.engine) == "spark":
-        return read_labels_spark(tt.spark, location)
-    return read_labels_arrow(tt.config, location)
+    # 'auto' reads with Arrow: the label count then decides where the join runs.
+    wanted = engine or tt.config.query.engine
+    return tt.engine("spark" if wanted == "spark" else "duckdb").read_labels(location)

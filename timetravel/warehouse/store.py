@@ -168,12 +168,11 @@ class DeltaStore:
             raise _as_range_error(name, exc, version, timestamp) from None
 
     def latest_version(self, name: str) -> int:
-        from delta.tables import DeltaTable
+        """The table's newest version, read from its log by delta-rs: no Spark job (this is
+        asked before and after every commit)."""
+        from timetravel.warehouse.deltars import open_table
 
-        self._require(name)
-        row = DeltaTable.forPath(self.spark, self.path(name)).history(1).select("version").first()
-        assert row is not None
-        return int(row["version"])
+        return int(open_table(self.config, name).version())
 
     def history(self, name: str, limit: int | None = None) -> list[Commit]:
         """Commits, newest first."""
