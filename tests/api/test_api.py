@@ -31,7 +31,7 @@ def problem(response: Any, status: int, *fragments: str) -> dict[str, Any]:
     return body
 
 
-def wait(client: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+def wait(client: TestClient, job_id: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = client.get(f"/v1/training-sets/{job_id}", headers=auth()).json()
