@@ -202,8 +202,8 @@ def point_in_time_one_row(
             rows = rows.filter(pc.fill_null(keep, False))
         if rows.num_rows > 1:
             ties = tie_break_columns(_types(table), features, written_time)
-            order = [(c, "descending") for c in [snapshot_time, *ties]]
-            rows = rows.sort_by(order, null_placement="at_end")
+            # Nulls lose, as in the DuckDB join's DESC NULLS LAST.
+            rows = rows.sort_by([(c, "descending", "at_end") for c in [snapshot_time, *ties]])
         for column in [*features, snapshot_time]:
             kind = table.schema.field(column).type
             columns[output_column(name, column)] = (
