@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from timetravel.asof.contract import output_column
 from timetravel.asof.duckdb import point_in_time_join_arrow, point_in_time_one_row
@@ -79,6 +79,15 @@ class Plan:
     def alias_staleness(self) -> dict[str, timedelta]:
         return {source_alias(s): bound for s, bound in self.staleness.items() if bound is not None}
 
+    def join_options(self) -> dict[str, Any]:
+        """The as-of join's options for this plan (the same for every engine)."""
+        return {
+            "entity": list(self.entity),
+            "label_time": self.label_time,
+            "written_time": WRITTEN_TIME,
+            "max_staleness": self.alias_staleness(),
+        }
+
 
 def provenance_columns(plan: Plan) -> list[str]:
     return [
@@ -110,10 +119,7 @@ def build_spark(store: DeltaStore, labels: DataFrame, plan: Plan) -> DataFrame:
     joined = point_in_time_join(
         labels,
         sources,
-        entity=list(plan.entity),
-        label_time=plan.label_time,
-        written_time=WRITTEN_TIME,
-        max_staleness=plan.alias_staleness(),
+        **plan.join_options(),
     )
     keep = [*labels.columns, *provenance_columns(plan)]
     kept = joined.select(*(f"`{c}`" for c in keep)).schema
@@ -157,10 +163,7 @@ def build_arrow(
             config,
             labels,
             aliases,
-            entity=list(plan.entity),
-            label_time=plan.label_time,
-            written_time=WRITTEN_TIME,
-            max_staleness=plan.alias_staleness(),
+            **plan.join_options(),
             drop=(),
             columns=columns,
         )
@@ -173,10 +176,7 @@ def build_arrow(
         joined = join(
             labels,
             facts,
-            entity=list(plan.entity),
-            label_time=plan.label_time,
-            written_time=WRITTEN_TIME,
-            max_staleness=plan.alias_staleness(),
+            **plan.join_options(),
         )
     values = encode_columns(joined, list(plan.encoders), label_time=plan.label_time)
     schema = output_schema(plan, labels.schema)
