@@ -68,11 +68,17 @@ class PitRunner:
             import pyarrow as pa
 
             from timetravel.asof.duckdb import point_in_time_one_row
+            from timetravel.errors import AsOfError
 
             table = _arrow(label_frame)
             sources_arrow = {n: _arrow(f) for n, f in source_frames.items()}
-            if table.num_rows == 0:  # the contract's checks still apply
-                point_in_time_one_row(table.slice(0, 0), sources_arrow, **options)
+            if table.num_rows == 0:
+                # No row to look up: bad input must still be named, valid input gives none.
+                try:
+                    point_in_time_one_row(table, sources_arrow, **options)
+                except AsOfError as exc:
+                    if "takes one label row" not in str(exc):
+                        raise
                 return []
             parts = [
                 point_in_time_one_row(table.slice(i, 1), sources_arrow, **options)
