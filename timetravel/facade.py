@@ -41,7 +41,7 @@ from timetravel.training.manifest import (
     training_set_id,
 )
 from timetravel.training.plan import Plan, build_arrow
-from timetravel.warehouse.deltars import TableInfo, table_info
+from timetravel.warehouse.deltars import FileCache, TableInfo, table_info
 from timetravel.warehouse.layout import facts_table
 from timetravel.warehouse.runs import RunInfo, read_runs
 
@@ -81,7 +81,9 @@ class TimeTravel:
         self.registry = registry or load_registry(config.query.encoders)
         self._infos: dict[tuple[str, int | None], tuple[float, TableInfo]] = {}
         self._lookups: dict[tuple[str, int], Any] = {}
-        self._file_cache: Any = None
+        budget = config.query.lookup_cache_mb * 1024 * 1024
+        # Made here, not on first lookup: two lookup threads must share one budget.
+        self._file_cache = FileCache(budget) if budget else None
 
     @classmethod
     def from_config(
@@ -310,11 +312,7 @@ class TimeTravel:
 
     def _lookup_reader(self, keys: Mapping[str, Any], at: datetime, plan: Plan):
         from timetravel.times import to_micros
-        from timetravel.warehouse.deltars import FileCache, KeyLookup
-
-        budget = self.config.query.lookup_cache_mb * 1024 * 1024
-        if self._file_cache is None and budget:
-            self._file_cache = FileCache(budget)
+        from timetravel.warehouse.deltars import KeyLookup
 
         def read(name: str, version: int, columns: Sequence[str], source: str) -> pa.Table:
             lookup = self._lookups.get((name, version))

@@ -177,10 +177,14 @@ class JobRunner:
                 )
             self._pending += 1
         job_id = "ts-job-" + uuid.uuid4().hex[:12]
-        if labels is not None:
-            self.store.labels_path(job_id).write_text(json.dumps(labels, default=str))
-        record = JobRecord(job_id, "queued", _now(), _now(), request, rebuild_of=rebuild_of)
-        self.store.save(record)
+        try:
+            if labels is not None:
+                self.store.labels_path(job_id).write_text(json.dumps(labels, default=str))
+            record = JobRecord(job_id, "queued", _now(), _now(), request, rebuild_of=rebuild_of)
+            self.store.save(record)
+        except BaseException:
+            self._finished()  # nothing was queued: give the slot back
+            raise
         self._pool.submit(self._run_counted, job_id)
         return record
 
@@ -211,8 +215,11 @@ class JobRunner:
         except Exception:  # noqa: BLE001 - a supervisor thread must never die silently
             log.exception("job %s: supervisor failed", job_id)
         finally:
-            with self._count_lock:
-                self._pending -= 1
+            self._finished()
+
+    def _finished(self) -> None:
+        with self._count_lock:
+            self._pending -= 1
 
     def _run(self, job_id: str) -> None:
         def start(r: JobRecord) -> None:
@@ -255,11 +262,12 @@ class JobRunner:
                 start_new_session=True,
             )
         self._processes[job_id] = process
-        peak = 0
+        current = self.store.get(job_id)
+        if current is not None and current.status == "cancelled":
+            _kill(process)  # cancelled between our start and the process existing
         try:
             while process.poll() is None:
-                peak = max(peak, _tree_rss(process.pid))
-                if peak > limit:
+                if _tree_rss(process.pid) > limit:
                     _kill(process)
                     return {
                         "status": "failed",

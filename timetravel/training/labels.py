@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from timetravel.errors import LabelError
+from timetravel.times import MAX_INSTANT, MIN_INSTANT, check_instant, spark_instant
 from timetravel.training.label_location import LabelLocation
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 _MOD = 2**64
-_RANGE = "1900-01-01 and 2200-01-01 UTC"
+_RANGE = f"{MIN_INSTANT:%Y-%m-%d} and {MAX_INSTANT:%Y-%m-%d} UTC"
 
 
 def read_labels_arrow(config: Config, location: LabelLocation) -> pa.Table:
@@ -155,8 +156,6 @@ def _check_range(times: pa.Array | pa.ChunkedArray, name: str) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from timetravel.times import MAX_INSTANT, MIN_INSTANT
-
     low, high = pa.scalar(MIN_INSTANT, times.type), pa.scalar(MAX_INSTANT, times.type)
     outside = pc.or_(pc.less(times, low), pc.greater_equal(times, high))
     if pc.any(outside).as_py():
@@ -194,8 +193,6 @@ def _utc_times(column: pa.ChunkedArray, name: str) -> pa.Array:
 def _first_unusable(text: pd.Series) -> int:
     """The 0-based row of the first value that is no instant in range (never the value:
     it may come from a file the caller may not see)."""
-    from timetravel.times import check_instant
-
     for row, value in enumerate(text):
         if value is None:
             continue
@@ -241,8 +238,6 @@ def canonical_spark(
         raise LabelError(
             f"label column {label_time!r} must be a timestamp or ISO-8601 text; it is {kind}"
         )
-    from timetravel.times import MAX_INSTANT, MIN_INSTANT, spark_instant
-
     column = F.col(label_time)
     outside = out.where(
         (column < spark_instant(MIN_INSTANT)) | (column >= spark_instant(MAX_INSTANT))

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from timetravel.config import Config
-from timetravel.warehouse.s3 import arrow_filesystem
+from timetravel.warehouse.s3 import arrow_filesystem, is_s3_uri
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -18,9 +18,8 @@ def filesystem(config: Config, uri: str) -> tuple[pafs.FileSystem, str]:
     """The file system holding ``uri`` and the path within it."""
     import pyarrow.fs as pafs
 
-    for scheme in ("s3a://", "s3://"):
-        if uri.startswith(scheme):
-            return arrow_filesystem(config), uri[len(scheme) :]
+    if is_s3_uri(uri):
+        return arrow_filesystem(config), uri.split("://", 1)[1]
     return pafs.LocalFileSystem(), os.path.abspath(uri.removeprefix("file://"))
 
 
@@ -35,7 +34,7 @@ def write_text(config: Config, uri: str, text: str) -> None:
     fs, path = filesystem(config, uri)
     parent = path.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
-    if not uri.startswith(("s3a://", "s3://")):
+    if not is_s3_uri(uri):
         temporary = f"{path}.tmp-{os.getpid()}"
         with fs.open_output_stream(temporary) as stream:
             stream.write(text.encode("utf-8"))
