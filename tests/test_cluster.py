@@ -87,6 +87,6 @@ def test_select_and_snapshot_jobs_on_a_standalone_cluster(
         assert "snapshot ok" in snapped
         worker_logs = list((tmp_path / "cluster" / "work").rglob("stderr"))
         assert worker_logs, "no executor ran on the worker"
-    run = RunsIndex(store).get("run-20260601T060000Z")
+    run = RunsIndex(store.config).get("run-20260601T060000Z")
     assert run.status("select") == "ok" and run.status("snapshot") == "ok"
     assert run.stages["snapshot"].details["sources"]["ratings"]["fetched"] == 50

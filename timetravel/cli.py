@@ -219,7 +219,7 @@ def runs(
     from timetravel.reports import runs_table
     from timetravel.warehouse.runs import RunsIndex
 
-    typer.echo(runs_table(RunsIndex(_store(_config(ctx))).list(limit=limit)))
+    typer.echo(runs_table(RunsIndex(_config(ctx)).list(limit=limit)))
 
 
 @app.command("features")

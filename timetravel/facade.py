@@ -43,7 +43,7 @@ from timetravel.training.manifest import (
 from timetravel.training.plan import Plan, build_arrow
 from timetravel.warehouse.deltars import FileCache, TableInfo, table_info
 from timetravel.warehouse.layout import facts_table
-from timetravel.warehouse.runs import RunInfo, read_runs
+from timetravel.warehouse.runs import RunInfo, RunsIndex
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -159,8 +159,7 @@ class TimeTravel:
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
         """Snapshot runs, newest first (read without Spark)."""
-        runs = read_runs(self.config)
-        return runs[:limit] if limit else runs
+        return RunsIndex(self.config).list(limit=limit)
 
     # ------------------------------------------------------------------ planning
     def plan(

@@ -41,7 +41,7 @@ def api_config(spark, test_config: Config, tmp_path_factory: pytest.TempPathFact
         }
     )
     store = DeltaStore(spark, config)
-    runs = RunsIndex(store)
+    runs = RunsIndex(config)
     write_facts(
         store,
         "ratings",

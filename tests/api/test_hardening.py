@@ -137,17 +137,19 @@ def test_a_file_that_fails_to_parse_is_not_echoed(client: TestClient, api_config
     )
     (root / "ragged.csv").write_text("member_id,label_time\n1,2,SECRET-VALUE\n")
     (root / "badtime.csv").write_text("member_id,label_time\n1,SECRET-VALUE\n")
-    for name in ("notlabels.csv", "ragged.csv", "badtime.csv"):
-        for engine in ("duckdb", "spark"):
-            submitted = post(
-                client,
-                {"labels_uri": str(root / name), "engine": engine, "features": ["ratings_count"]},
-            )
-            assert submitted.status_code == 202, submitted.text
-            job = wait(client, submitted.json()["id"])
-            assert job["status"] == "failed", job
-            for leaked in ("root:x", "daemon", "/bin/bash", "SECRET-VALUE"):
-                assert leaked not in job["error"], (name, engine, job["error"])
+    # Each Spark job starts a worker JVM: the Spark engine goes through the API for one file
+    # here; tests/training checks all three on it in process (the message the worker returns).
+    cases = [(name, "duckdb") for name in ("notlabels.csv", "ragged.csv", "badtime.csv")]
+    for name, engine in [*cases, ("badtime.csv", "spark")]:
+        submitted = post(
+            client,
+            {"labels_uri": str(root / name), "engine": engine, "features": ["ratings_count"]},
+        )
+        assert submitted.status_code == 202, submitted.text
+        job = wait(client, submitted.json()["id"])
+        assert job["status"] == "failed", job
+        for leaked in ("root:x", "daemon", "/bin/bash", "SECRET-VALUE"):
+            assert leaked not in job["error"], (name, engine, job["error"])
 
 
 def test_edge_inputs_are_4xx_never_5xx(client: TestClient) -> None:

@@ -166,7 +166,7 @@ def test_rerun_after_a_crash_before_the_index_write(
     again = select_contexts(store, settings(), T1)
     assert not again.reused and again.version == first.version
     assert store.read(CONTEXT_SETS_TABLE).count() == first.sample_size
-    assert RunsIndex(store).get(first.run_id).status("select") == "ok"
+    assert RunsIndex(store.config).get(first.run_id).status("select") == "ok"
 
 
 def test_target_larger_than_stratum_is_taken_whole_warned_and_recorded(
@@ -179,7 +179,7 @@ def test_target_larger_than_stratum_is_taken_whole_warned_and_recorded(
     assert per_stratum(read_context_set(store, result.run_id))["EU|web"][0] == 10
     message = "stratum 'EU|web': target 25 exceeds its population 10; taking all 10"
     assert message in result.warnings
-    recorded = RunsIndex(store).get(result.run_id).stages["select"].details
+    recorded = RunsIndex(store.config).get(result.run_id).stages["select"].details
     assert message in recorded["warnings"]
     assert {
         "stratum": "EU|web",
@@ -238,7 +238,7 @@ def test_quantile_buckets(store: DeltaStore, sizes: dict[str, int]) -> None:
 def test_runs_index_lists_and_names_missing_runs(store: DeltaStore, sizes: dict[str, int]) -> None:
     select_contexts(store, settings(), T1)
     select_contexts(store, settings(), T2)
-    index = RunsIndex(store)
+    index = RunsIndex(store.config)
     assert [r.run_id for r in index.list()] == ["run-20260602T000000Z", "run-20260601T000000Z"]
     run = index.get("run-20260601T000000Z")
     assert run.stages["select"].table_versions[CONTEXT_SETS_TABLE] == 1

@@ -121,7 +121,7 @@ def test_every_context_gets_a_typed_fact_equal_to_the_truth(
         "array<struct<title_id:int"
     )
     assert store.history(facts_table("ratings"), limit=1)[0].user_metadata == run_id
-    recorded = RunsIndex(store).get(run_id).stages["snapshot"]
+    recorded = RunsIndex(store.config).get(run_id).stages["snapshot"]
     assert recorded.status == "ok"
     assert recorded.details["sources"]["ratings"]["coverage"] == 1.0
     assert recorded.table_versions[facts_table("ratings")] == 1
@@ -214,7 +214,7 @@ def test_a_source_down_fails_the_run_and_a_rerun_fetches_only_whats_missing(
     for name in ("ratings", "member-profile"):
         rows = facts(store, name, run_id)
         assert rows.count() == 60 == rows.select("member_id").distinct().count()
-    assert RunsIndex(store).get(run_id).status("snapshot") == "ok"
+    assert RunsIndex(store.config).get(run_id).status("snapshot") == "ok"
 
 
 def test_cli_exits_non_zero_on_a_failed_run(
@@ -328,11 +328,11 @@ def test_a_stage_that_raises_is_recorded_failed_and_a_rerun_completes(
         patched.setattr(snapshot_module, "_commit", broken_commit)
         with pytest.raises(RuntimeError, match="disk full"):
             snapshot_facts(store, config, run_id)
-    stage = RunsIndex(store).get(run_id).stages["snapshot"]
+    stage = RunsIndex(store.config).get(run_id).stages["snapshot"]
     assert stage.status == "failed"  # not 'running' forever
     assert stage.details == {"error": "RuntimeError: disk full"}
     assert snapshot_facts(store, config, run_id).status == "ok"
-    assert RunsIndex(store).get(run_id).stages["snapshot"].status == "ok"
+    assert RunsIndex(store.config).get(run_id).stages["snapshot"].status == "ok"
     assert facts(store, "ratings", run_id).count() == 60
 
 
@@ -345,7 +345,9 @@ def test_schema_evolution_keeps_old_versions_readable(
     store = DeltaStore(spark, narrow)
     first = select_run(store, narrow)
     snapshot_facts(store, narrow, first)
-    v_first = RunsIndex(store).get(first).stages["snapshot"].table_versions[facts_table("ratings")]
+    v_first = (
+        RunsIndex(store.config).get(first).stages["snapshot"].table_versions[facts_table("ratings")]
+    )
     wide = configure(
         local_config, fleet, source("ratings", schema="thumbs_up int, thumbs_down int")
     )
@@ -369,7 +371,7 @@ def test_time_travel_to_each_runs_version(spark, local_config: Config, fleet: Fl
         run_id = select_run(store, config, at)
         snapshot_facts(store, config, run_id)
         runs.append((run_id, at))
-    index = RunsIndex(store)
+    index = RunsIndex(store.config)
     for run_id, at in runs:
         version = index.get(run_id).stages["snapshot"].table_versions[facts_table("ratings")]
         as_of = store.read(facts_table("ratings"), version=version)

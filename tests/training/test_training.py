@@ -17,7 +17,9 @@ import pytest
 from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel import TimeTravel
 from timetravel.config import Config
-from timetravel.errors import FeatureError, LabelError, ManifestError
+from timetravel.errors import FeatureError, LabelError, ManifestError, TimeTravelError
+from timetravel.training.job import read_labels
+from timetravel.training.label_location import resolve_labels
 from timetravel.training.manifest import Manifest
 from timetravel.warehouse.layout import facts_table
 from timetravel.warehouse.store import DeltaStore
@@ -319,6 +321,27 @@ def test_naive_label_times_are_utc_under_a_non_utc_tz(
             by_row(warehouse.training_set(frame, features=["ratings_count"], engine=engine))
             == expected
         )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_label_files_that_fail_to_parse_are_not_echoed(
+    warehouse: TimeTravel, tmp_path: Path, engine: str
+) -> None:
+    """What an API job's worker does with a labels_uri, in process: the error it would return
+    names the problem and never the file's content."""
+    files = {
+        "notlabels.csv": "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/false\n",
+        "ragged.csv": "member_id,label_time\n1,2,SECRET-VALUE\n",
+        "badtime.csv": "member_id,label_time\n1,SECRET-VALUE\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+        with pytest.raises(TimeTravelError) as caught:
+            location = resolve_labels(warehouse.config, str(tmp_path / name), roots=[str(tmp_path)])
+            labels = read_labels(warehouse, location, engine)  # type: ignore[arg-type]
+            warehouse.training_set(labels, features=["ratings_count"], engine=engine)  # type: ignore[arg-type]
+        for leaked in ("root:x", "daemon", "/bin/bash", "SECRET-VALUE"):
+            assert leaked not in str(caught.value), (name, str(caught.value))
 
 
 def test_spark_labels_frame_and_label_files(warehouse: TimeTravel, tmp_path: Path) -> None:

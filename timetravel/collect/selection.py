@@ -88,7 +88,7 @@ def select_contexts(
 
     at = to_utc(run_time)
     run_id = run_id or default_run_id(at)
-    runs = RunsIndex(store)
+    runs = RunsIndex(store.config, spark=store.spark)
     done = _already_selected(runs, run_id)
     if done is not None:
         return done
@@ -177,7 +177,7 @@ def read_context_set(store: DeltaStore, run_id: str) -> DataFrame:
     """The context set of ``run_id``, read at the Delta version its select stage recorded."""
     from pyspark.sql import functions as F
 
-    run = RunsIndex(store).get(run_id)
+    run = RunsIndex(store.config, spark=store.spark).get(run_id)
     record = run.stages.get("select")
     if record is None or record.status != "ok":
         raise SelectionError(f"run {run_id!r} has no successful select stage")

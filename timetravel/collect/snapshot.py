@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _META = ("snapshot_time", "run_id", "written_at", "snapshot_date")
+# Rows per facts file a commit writes (a few tens of MB of Parquet for typical payloads).
+_ROWS_PER_FILE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def snapshot_facts(
     settings = config.snapshot
     sources = resolve_sources(settings)
     entity = list(config.selection.entity)
-    runs = RunsIndex(store)
+    runs = RunsIndex(store.config, spark=store.spark)
     run = runs.get(run_id)
     contexts = read_context_set(store, run_id).select(*entity)
     _check_schemas(sources, entity)
@@ -134,15 +136,20 @@ def snapshot_facts(
         runs.record(run_id, run.run_time, "snapshot", "running")
         try:
             requested = contexts.count()
-            pending = _missing_pairs(store, contexts, sources, entity, run_id).cache()
+            pending, resumed = _missing_pairs(store, contexts, sources, entity, run_id)
+            pending = pending.cache()
             try:
-                missing = {
-                    r["source"]: r["n"]
-                    for r in pending.groupBy("source")
-                    .count()
-                    .withColumnRenamed("count", "n")
-                    .collect()
-                }
+                missing = (
+                    {
+                        r["source"]: r["n"]
+                        for r in pending.groupBy("source")
+                        .count()
+                        .withColumnRenamed("count", "n")
+                        .collect()
+                    }
+                    if resumed
+                    else dict.fromkeys(sources, requested)
+                )
                 outcomes = _fetch(
                     store, pending, sum(missing.values()), sources, settings, entity, on_progress
                 )
@@ -203,19 +210,25 @@ def _missing_pairs(
     sources: dict[str, SourceSettings],
     entity: list[str],
     run_id: str,
-) -> DataFrame:
+) -> tuple[DataFrame, bool]:
+    """The (context, source) pairs with no fact for this run yet; and whether any had one."""
     from pyspark.sql import functions as F
 
     pairs = None
+    resumed = False
     for name in sources:
         wanted = contexts.withColumn("source", F.lit(name))
         table = facts_table(name)
-        if store.exists(table):
+        # Facts of a run are only ever written by commits tagged with its id: a table with
+        # no such commit (every first attempt) needs no scan, which saves planning a Delta
+        # read per source.
+        if store.exists(table) and _commits_of(store, table, run_id):
             have = store.read(table).where(F.col("run_id") == run_id).select(*entity)
             wanted = wanted.join(have, entity, "left_anti")
+            resumed = True
         pairs = wanted if pairs is None else pairs.unionByName(wanted)
     assert pairs is not None
-    return pairs
+    return pairs, resumed
 
 
 def _fetch(
@@ -367,7 +380,11 @@ def _commit(
             )
         )
         # Key-clustered files: a point lookup's key falls in one file's min/max per commit.
-        facts = facts.repartitionByRange(*entity).sortWithinPartitions(*entity)
+        # Up to _ROWS_PER_FILE rows that is one sorted file, and no sampling job for ranges.
+        files = -(-now.get((name, True), (0, 0))[0] // _ROWS_PER_FILE)
+        facts = (
+            facts.repartitionByRange(files, *entity) if files > 1 else facts.repartition(1)
+        ).sortWithinPartitions(*entity)
         store.create(
             table,
             facts.schema,
@@ -417,6 +434,7 @@ def _commit(
 
 
 def _commits_of(store: DeltaStore, table: str, run_id: str) -> int:
+    """How many commits of ``table`` carry ``run_id`` (read from the log, no Spark job)."""
     return sum(1 for c in store.history(table) if c.user_metadata == run_id)
 
 

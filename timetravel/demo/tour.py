@@ -93,7 +93,7 @@ def run_demo(
     say("\n" + selection_table(last_selection))
     say("\n" + snapshot_table(last_snapshot))
     say("\n-- runs index")
-    for line in runs_table(RunsIndex(store).list(limit=5)).splitlines():
+    for line in runs_table(RunsIndex(store.config).list(limit=5)).splitlines():
         say("  " + line)
     _training_set(config, store, results, say)
 

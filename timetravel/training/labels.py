@@ -224,7 +224,8 @@ def canonical_spark(
         out = out.withColumn(key, F.col(key).cast(wanted))
     kind = types[label_time]
     if kind == "string":
-        parsed = F.to_timestamp(F.col(label_time))
+        # try_: under ANSI mode (Spark 4's default) to_timestamp raises, quoting the value.
+        parsed = F.try_to_timestamp(F.col(label_time))
         bad = out.where(F.col(label_time).isNotNull() & parsed.isNull()).count()
         if bad:
             raise LabelError(

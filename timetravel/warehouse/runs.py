@@ -4,6 +4,12 @@ One row per (run id, stage) — ``select``, ``snapshot``... — upserted with ME
 re-run updates its row instead of adding one. A row holds the logical run time, status,
 created/updated instants, stage details (JSON: per-stratum counts, per-source coverage,
 warnings) and the Delta version of each table the stage wrote.
+
+The index is read and written through delta-rs, not Spark: it is a few rows per run, asked
+for by every stage, the API, the CLI and the scheduler, and a Spark MERGE costs a second of
+JVM work each time. Writers on different runs race on one table; a lost race is retried
+(:mod:`timetravel.warehouse.conflicts`), and the table is partitioned by run id so the MERGE
+of one run only reads and rewrites that run's files.
 """
 
 from __future__ import annotations
@@ -12,27 +18,27 @@ import builtins
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from timetravel.errors import RunNotFoundError
-from timetravel.warehouse.layout import RUNS_TABLE
-from timetravel.warehouse.store import DeltaStore
+from timetravel.errors import RunNotFoundError, StoreError, TableNotFoundError
 from timetravel.times import from_micros, to_micros, to_utc
+from timetravel.warehouse.conflicts import retry_conflicts
+from timetravel.warehouse.deltars import open_table, table_uri
+from timetravel.warehouse.layout import RUNS_TABLE
+from timetravel.warehouse.s3 import delta_rs_options
+from timetravel.warehouse.store import time_travel_properties
 
 if TYPE_CHECKING:
-    from pyspark.sql.types import StructType
+    import pyarrow as pa
+    from deltalake import DeltaTable
+    from pyspark.sql import SparkSession
 
     from timetravel.config import Config
 
-__all__ = ["RunsIndex", "StageRecord", "RunInfo", "read_runs"]
+__all__ = ["RunsIndex", "StageRecord", "RunInfo"]
 
-_SCHEMA = (
-    "run_id string, stage string, run_time timestamp, status string, "
-    "created_at timestamp, updated_at timestamp, details string, "
-    "table_versions map<string, bigint>"
-)
-
-
+_INSTANTS = ("run_time", "created_at", "updated_at")
+_UPDATED_ON_RERUN = ("run_time", "status", "updated_at", "details", "table_versions")
 @dataclass(frozen=True)
 class StageRecord:
     """One stage of one run."""
@@ -61,15 +67,15 @@ class RunInfo:
 
 
 class RunsIndex:
-    """Read and write the runs index of a warehouse."""
+    """Read and write the runs index of a warehouse (delta-rs; no Spark job).
 
-    def __init__(self, store: DeltaStore) -> None:
-        self.store = store
+    ``spark`` is used at most once: to upgrade an index written by timetravel 0.1, whose
+    in-commit-timestamp table feature delta-rs cannot write.
+    """
 
-    def _schema(self) -> StructType:
-        from pyspark.sql.types import _parse_datatype_string
-
-        return cast("StructType", _parse_datatype_string(_SCHEMA))
+    def __init__(self, config: Config, *, spark: SparkSession | None = None) -> None:
+        self.config = config
+        self.spark = spark
 
     def record(
         self,
@@ -80,51 +86,35 @@ class RunsIndex:
         *,
         details: dict[str, Any] | None = None,
         table_versions: dict[str, int] | None = None,
-    ) -> None:
-        """Insert or update the (run_id, stage) row; ``created_at`` is kept on update."""
-        from delta.tables import DeltaTable
-        from pyspark.sql import functions as F
+    ) -> int:
+        """Insert or update the (run_id, stage) row; ``created_at`` is kept on update.
 
-        spark = self.store.spark
-        self.store.create(RUNS_TABLE, self._schema(), comment="timetravel runs index")
-        now = to_micros(datetime.now(UTC))
-        row = spark.createDataFrame(
-            [
-                (
-                    run_id,
-                    stage,
-                    to_micros(run_time),
-                    status,
-                    now,
-                    now,
-                    json.dumps(details or {}, sort_keys=True, default=str),
-                    table_versions or {},
+        Returns the index's Delta version this commit produced.
+        """
+        row = _row(run_id, run_time, stage, status, details, table_versions)
+
+        def commit() -> int:
+            table = self._writable()
+            (
+                table.merge(
+                    row,
+                    "t.run_id = s.run_id AND t.stage = s.stage",
+                    source_alias="s",
+                    target_alias="t",
                 )
-            ],
-            "run_id string, stage string, run_time long, status string, created_at long, "
-            "updated_at long, details string, table_versions map<string, bigint>",
-        )
-        instants = ("run_time", "created_at", "updated_at")
-        row = row.select(
-            *(F.timestamp_micros(c).alias(c) if c in instants else F.col(c) for c in row.columns)
-        )
-        table = DeltaTable.forPath(spark, self.store.path(RUNS_TABLE))
-        (
-            table.alias("t")
-            .merge(row.alias("s"), "t.run_id = s.run_id AND t.stage = s.stage")
-            .whenMatchedUpdate(
-                set={
-                    c: f"s.{c}"
-                    for c in ("run_time", "status", "updated_at", "details", "table_versions")
-                }
+                .when_matched_update({c: f"s.{c}" for c in _UPDATED_ON_RERUN})
+                .when_not_matched_insert_all()
+                .execute()
             )
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+            return int(table.version())
+
+        return retry_conflicts(commit, what=f"runs index: {stage} of {run_id}")
 
     def find(self, run_id: str) -> RunInfo | None:
         """The run ``run_id``, or None."""
-        runs = self._load(f"run_id = '{_quote(run_id)}'")
+        import pyarrow.dataset as ds
+
+        runs = self._load(ds.field("run_id") == run_id)
         return runs[0] if runs else None
 
     def get(self, run_id: str) -> RunInfo:
@@ -150,45 +140,105 @@ class RunsIndex:
                 return run
         return None
 
-    def _load(self, where: str | None) -> builtins.list[RunInfo]:
-        from pyspark.sql import functions as F
+    def _load(self, where: Any) -> builtins.list[RunInfo]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        if not self.store.exists(RUNS_TABLE):
+        try:
+            table = open_table(self.config, RUNS_TABLE).to_pyarrow_dataset().to_table(filter=where)
+        except TableNotFoundError:
             return []
-        frame = self.store.read(RUNS_TABLE)
-        if where:
-            frame = frame.where(where)
-        rows = frame.select(
-            "run_id",
-            "stage",
-            "status",
-            "details",
-            "table_versions",
-            *(F.unix_micros(c).alias(c) for c in ("run_time", "created_at", "updated_at")),
-        ).collect()
-        return _assemble([r.asDict() for r in rows])
+        for name in _INSTANTS:
+            micros = pc.cast(pc.cast(table.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
+            table = table.set_column(table.column_names.index(name), name, micros)
+        return _assemble(table.to_pylist())
+
+    def _writable(self) -> DeltaTable:
+        from deltalake import DeltaTable
+
+        try:
+            table = open_table(self.config, RUNS_TABLE)
+        except TableNotFoundError:
+            # Two first writers may both get here: the loser's commit 0 fails as a conflict
+            # and its retry finds the table.
+            return DeltaTable.create(
+                table_uri(self.config, RUNS_TABLE),
+                _schema(),
+                mode="ignore",
+                partition_by=["run_id"],
+                description="timetravel runs index",
+                configuration=time_travel_properties(self.config, in_commit_timestamps=False),
+                storage_options=delta_rs_options(self.config),
+            )
+        if "inCommitTimestamp" in (table.protocol().writer_features or []):
+            self._upgrade_from_spark_index()
+            table = open_table(self.config, RUNS_TABLE)
+        return table
+
+    def _upgrade_from_spark_index(self) -> None:
+        location = f"{self.config.warehouse.root}/{RUNS_TABLE}"
+        if self.spark is None:
+            raise StoreError(
+                f"the runs index at {location} was written by timetravel 0.1 (Delta table "
+                "feature inCommitTimestamp, which delta-rs cannot write); run any Spark stage "
+                "once (e.g. `timetravel select`) to upgrade it in place"
+            )
+        # The index is never read by timestamp, so the feature can go; its rows stay.
+        table = f"delta.`{location}`"
+        self.spark.sql(
+            f"ALTER TABLE {table} SET TBLPROPERTIES ('delta.enableInCommitTimestamps' = 'false')"
+        )
+        self.spark.sql(f"ALTER TABLE {table} DROP FEATURE inCommitTimestamp")
 
 
-def read_runs(config: Config) -> list[RunInfo]:
-    """The runs index read without Spark (delta-rs), newest first: for the API and notebooks."""
+def _schema() -> pa.Schema:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    from timetravel.warehouse.deltars import read_table
-    from timetravel.errors import TableNotFoundError
+    return pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("stage", pa.string()),
+            ("run_time", pa.timestamp("us", tz="UTC")),
+            ("status", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("updated_at", pa.timestamp("us", tz="UTC")),
+            ("details", pa.string()),
+            ("table_versions", pa.map_(pa.string(), pa.int64())),
+        ]
+    )
 
-    try:
-        table = read_table(config, RUNS_TABLE)
-    except TableNotFoundError:
-        return []
-    for name in ("run_time", "created_at", "updated_at"):
-        micros = pc.cast(pc.cast(table.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
-        table = table.set_column(table.column_names.index(name), name, micros)
-    rows = table.to_pylist()
-    for row in rows:
-        versions = row["table_versions"]
-        row["table_versions"] = dict(versions) if versions else {}
-    return _assemble(rows)
+
+def _row(
+    run_id: str,
+    run_time: datetime | str,
+    stage: str,
+    status: str,
+    details: dict[str, Any] | None,
+    table_versions: dict[str, int] | None,
+) -> pa.Table:
+    import pyarrow as pa
+
+    now = to_micros(datetime.now(UTC))
+    values = {
+        "run_id": [run_id],
+        "stage": [stage],
+        "run_time": [to_micros(run_time)],
+        "status": [status],
+        "created_at": [now],
+        "updated_at": [now],
+        "details": [json.dumps(details or {}, sort_keys=True, default=str)],
+        "table_versions": [list((table_versions or {}).items())],
+    }
+    schema = _schema()
+    return pa.table(
+        {
+            name: pa.array(column, pa.int64()).cast(schema.field(name).type)
+            if name in _INSTANTS
+            else pa.array(column, schema.field(name).type)
+            for name, column in values.items()
+        },
+        schema=schema,
+    )
 
 
 def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
@@ -209,5 +259,3 @@ def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
     return sorted(runs.values(), key=lambda run: (run.run_time, run.run_id), reverse=True)
 
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")

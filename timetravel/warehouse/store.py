@@ -51,14 +51,20 @@ class Commit:
     user_metadata: str | None
 
 
-def time_travel_properties(config: Config) -> dict[str, str]:
-    """Table properties every timetravel table is created with."""
-    return {
+def time_travel_properties(config: Config, *, in_commit_timestamps: bool = True) -> dict[str, str]:
+    """Table properties every timetravel table is created with.
+
+    ``in_commit_timestamps`` is off only for tables written by delta-rs (the runs index),
+    which cannot write that table feature; those tables are never read by timestamp.
+    """
+    properties = {
         "delta.logRetentionDuration": config.tables.log_retention,
         "delta.deletedFileRetentionDuration": config.tables.deleted_file_retention,
-        "delta.enableInCommitTimestamps": "true",
         "delta.enableDeletionVectors": "false",
     }
+    if in_commit_timestamps:
+        properties["delta.enableInCommitTimestamps"] = "true"
+    return properties
 
 
 class DeltaStore:
@@ -138,9 +144,18 @@ class DeltaStore:
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
         writer.save(self.path(name))
-        after = self.latest_version(name)
-        # Single writer per table (the snapshot job holds a lease), so a moved version is ours.
-        return after if after != before else None
+        if user_metadata is None:
+            # Untagged appends are single-writer (tests, demo exports): a moved version is ours.
+            after = self.latest_version(name)
+            return after if after != before else None
+        # Shared tables take concurrent writers: ours is the commit after ``before`` that
+        # carries our tag, not whatever the table's latest version is by now.
+        ours = [
+            c.version
+            for c in self.history(name, since=before + 1)
+            if c.user_metadata == user_metadata
+        ]
+        return min(ours) if ours else None
 
     def read(
         self,
@@ -174,26 +189,33 @@ class DeltaStore:
 
         return int(open_table(self.config, name).version())
 
-    def history(self, name: str, limit: int | None = None) -> list[Commit]:
-        """Commits, newest first."""
-        from delta.tables import DeltaTable
-        from pyspark.sql import functions as F
+    def history(
+        self, name: str, limit: int | None = None, *, since: int | None = None
+    ) -> list[Commit]:
+        """Commits, newest first (the ``limit`` newest, or those from version ``since`` on).
 
-        self._require(name)
-        table = DeltaTable.forPath(self.spark, self.path(name))
-        # Collect epoch micros, not TimestampType: pyspark turns timestamps into naive
-        # datetimes in the *host's* zone on collect.
-        rows = (
-            (table.history(limit) if limit else table.history())
-            .select(
-                "version", F.unix_micros("timestamp").alias("micros"), "operation", "userMetadata"
+        Read from the log by delta-rs: no Spark job, so a writer can ask after each commit.
+        """
+        from timetravel.warehouse.deltars import open_table
+
+        table = open_table(self.config, name)
+        if since is not None:
+            limit = max(0, int(table.version()) - since + 1)
+            if limit == 0:
+                return []
+        commits = []
+        for entry in table.history(limit):
+            # With in-commit timestamps on, that is the commit's time (not the file's mtime).
+            millis = entry.get("inCommitTimestamp") or entry["timestamp"]
+            commits.append(
+                Commit(
+                    int(entry["version"]),
+                    from_micros(int(millis) * 1000),
+                    str(entry.get("operation", "")),
+                    entry.get("userMetadata"),
+                )
             )
-            .collect()
-        )
-        return [
-            Commit(int(r["version"]), from_micros(r["micros"]), r["operation"], r["userMetadata"])
-            for r in rows
-        ]
+        return commits
 
     def version_written_by(self, name: str, user_metadata: str) -> int | None:
         """The version of the (first) commit tagged ``user_metadata``, or None."""
