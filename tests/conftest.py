@@ -20,6 +20,7 @@ LONGEST_FIRST = (
     "test_notebooks.py",
     "test_cluster.py",
     "test_snapshot.py",
+    "test_concurrent_runs.py",
     "test_truth.py",
     "test_cli.py",
     "test_selection.py",

@@ -140,6 +140,13 @@ class TableSettings(_Frozen):
     # VACUUM, so both retentions must cover the oldest training set anyone may rebuild.
     log_retention: str = "interval 3650 days"
     deleted_file_retention: str = "interval 3650 days"
+    commit_wait_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="on S3, how long a Spark commit waits for another writer's commit "
+        "lease on the same table before failing",
+    )
 
     @field_validator("log_retention", "deleted_file_retention")
     @classmethod
@@ -247,6 +254,13 @@ class Panel(_Frozen):
     """Keep a fraction of the previous run's contexts (per stratum) for longitudinal studies."""
 
     fraction: float = Field(ge=0, le=1)
+    wait_for_previous_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=86400,
+        description="if the previous run's select is still running, wait this long for it "
+        "(its sample is the panel) before failing",
+    )
 
 
 class SelectionSettings(_Frozen):

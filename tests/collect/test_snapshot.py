@@ -15,7 +15,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from timetravel.collect.selection import select_contexts
-from timetravel.collect.snapshot import snapshot_facts
+from timetravel.collect.snapshot import snapshot_facts, snapshot_lease
 from timetravel.config import (
     Allocation,
     Config,
@@ -30,7 +30,7 @@ from timetravel.demo.world import World
 from timetravel.errors import ConfigError
 from timetravel.times import to_utc
 from timetravel.warehouse.layout import SNAPSHOT_ERRORS_TABLE, facts_table
-from timetravel.warehouse.leases import Lease, LeaseHeldError
+from timetravel.warehouse.leases import LeaseHeldError
 from timetravel.warehouse.runs import RunsIndex
 from timetravel.warehouse.store import DeltaStore
 
@@ -299,10 +299,10 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(
     config = configure(warehouse_config, fleet)
     store = DeltaStore(spark, config)
     run_id = select_run(store, config)
-    with Lease(config, "snapshot", holder="run-elsewhere", ttl_s=60):
+    with snapshot_lease(config, run_id, holder="run-elsewhere", ttl_s=60):
         with pytest.raises(
             LeaseHeldError,
-            match=r"another snapshot writer holds the lease .*"
+            match=r"another snapshot-run-20260601T060000Z-[0-9a-f]{8} writer holds the lease .*"
             r"holder 'run-elsewhere'",
         ):
             snapshot_facts(store, config, run_id)

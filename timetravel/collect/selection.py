@@ -9,6 +9,7 @@ the run's ``select`` stage in the runs index. Re-running a run id changes nothin
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from timetravel.config import SelectionSettings
 from timetravel.errors import SelectionError
 from timetravel.times import spark_instant, to_utc
 from timetravel.warehouse.layout import CONTEXT_SETS_TABLE
-from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.runs import RunInfo, RunsIndex
 from timetravel.warehouse.store import DeltaStore, Txn, latest_snapshot
 
 if TYPE_CHECKING:
@@ -84,14 +85,45 @@ def select_contexts(
     run_id: str | None = None,
 ) -> SelectionResult:
     """Select the context set of one run (idempotent per run id)."""
-    from pyspark.sql import functions as F
-
     at = to_utc(run_time)
     run_id = run_id or default_run_id(at)
     runs = RunsIndex(store.config, spark=store.spark)
     done = _already_selected(runs, run_id)
     if done is not None:
         return done
+
+    # Recorded first, so a later run selecting side by side waits for this one's sample
+    # (its panel) instead of taking an older one.
+    runs.record(run_id, at, "select", "running")
+    try:
+        result, versions = _select(store, runs, settings, at, run_id)
+    except BaseException as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0][:300] if text else "(no message)"
+        runs.record(
+            run_id, at, "select", "failed", details={"error": f"{type(exc).__name__}: {first}"}
+        )
+        raise
+    runs.record(run_id, at, "select", "ok", details=_details(result), table_versions=versions)
+    return result
+
+
+def read_context_set(store: DeltaStore, run_id: str) -> DataFrame:
+    """The context set of ``run_id``, read at the Delta version its select stage recorded."""
+    from pyspark.sql import functions as F
+
+    run = RunsIndex(store.config, spark=store.spark).get(run_id)
+    record = run.stages.get("select")
+    if record is None or record.status != "ok":
+        raise SelectionError(f"run {run_id!r} has no successful select stage")
+    version = record.table_versions[CONTEXT_SETS_TABLE]
+    return store.read(CONTEXT_SETS_TABLE, version=version).where(F.col("run_id") == run_id)
+
+
+def _select(
+    store: DeltaStore, runs: RunsIndex, settings: SelectionSettings, at: datetime, run_id: str
+) -> tuple[SelectionResult, dict[str, int]]:
+    from pyspark.sql import functions as F
 
     population, population_version = _population(store, settings, at)
     check_columns(population, settings.strata, settings.entity)
@@ -169,20 +201,7 @@ def select_contexts(
     versions = {CONTEXT_SETS_TABLE: version}
     if population_version is not None:
         versions[settings.population_table] = population_version
-    runs.record(run_id, at, "select", "ok", details=_details(result), table_versions=versions)
-    return result
-
-
-def read_context_set(store: DeltaStore, run_id: str) -> DataFrame:
-    """The context set of ``run_id``, read at the Delta version its select stage recorded."""
-    from pyspark.sql import functions as F
-
-    run = RunsIndex(store.config, spark=store.spark).get(run_id)
-    record = run.stages.get("select")
-    if record is None or record.status != "ok":
-        raise SelectionError(f"run {run_id!r} has no successful select stage")
-    version = record.table_versions[CONTEXT_SETS_TABLE]
-    return store.read(CONTEXT_SETS_TABLE, version=version).where(F.col("run_id") == run_id)
+    return result, versions
 
 
 def _already_selected(runs: RunsIndex, run_id: str) -> SelectionResult | None:
@@ -226,10 +245,36 @@ def _previous_sample(
 ) -> tuple[Any, DataFrame | None]:
     if settings.panel is None:
         return None, None
-    previous = runs.previous(at, exclude=run_id)
+    previous = _previous_selected(runs, at, run_id, settings.panel.wait_for_previous_s)
     if previous is None:
         return None, None
     return previous, read_context_set(store, previous.run_id)
+
+
+def _previous_selected(runs: RunsIndex, at: datetime, run_id: str, wait_s: float) -> RunInfo | None:
+    """The latest run before ``at`` whose select completed — the panel the schedule gives.
+
+    If the latest earlier run is still selecting (started side by side with this one), wait
+    for it; a failed one is passed over. A run whose select has not started yet when this
+    one asks is not known, and so not waited for.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        earlier = [
+            r
+            for r in runs.list()
+            if r.run_time < at and r.run_id != run_id and r.status("select") in ("ok", "running")
+        ]
+        newest = earlier[0] if earlier else None  # list() is newest first
+        if newest is None or newest.status("select") == "ok":
+            return newest
+        if time.monotonic() >= deadline:
+            raise SelectionError(
+                f"run {newest.run_id} ({newest.run_time.isoformat()}) is still selecting after "
+                f"{wait_s:.0f}s, and its sample is this run's panel; wait for it to finish, or "
+                "re-run it if its job died (selection.panel.wait_for_previous_s sets the wait)"
+            )
+        time.sleep(0.5)
 
 
 def _details(result: SelectionResult) -> dict[str, Any]:

@@ -17,7 +17,9 @@ For run ``R`` (whose context set was selected):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -132,7 +134,7 @@ def snapshot_facts(
     run = runs.get(run_id)
     contexts = read_context_set(store, run_id).select(*entity)
     _check_schemas(sources, entity)
-    with Lease(config, "snapshot", holder=run_id, ttl_s=settings.lease_ttl_s) as lease:
+    with snapshot_lease(config, run_id, holder=run_id, ttl_s=settings.lease_ttl_s) as lease:
         runs.record(run_id, run.run_time, "snapshot", "running")
         try:
             requested = contexts.count()
@@ -179,6 +181,14 @@ def snapshot_facts(
             run_id, run.run_time, "snapshot", status, details=details, table_versions=versions
         )
     return SnapshotResult(run_id, status, attempt, summaries, versions, time.monotonic() - started)
+
+
+def snapshot_lease(config: Config, run_id: str, *, holder: str, ttl_s: float) -> Lease:
+    """The lease a run's snapshot holds: two writers of one run never fetch and commit side
+    by side, while other runs snapshot concurrently."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:60]
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]  # distinct ids, distinct leases
+    return Lease(config, f"snapshot-{slug}-{digest}", holder=holder, ttl_s=ttl_s)
 
 
 def _first_line(exc: BaseException) -> str:

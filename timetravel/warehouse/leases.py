@@ -17,6 +17,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -105,6 +106,18 @@ class Lease:
         raise LeaseHeldError(
             f"could not take the {self.name} lease at {self.location}: other writers took it first"
         )
+
+    def acquire_waiting(self, wait_s: float, *, poll_s: float = 0.2) -> Lease:
+        """:meth:`acquire`, waiting up to ``wait_s`` while another holder has the lease."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self.acquire()
+            except LeaseHeldError:
+                if time.monotonic() >= deadline:
+                    raise
+            # Jitter, so waiters do not retry in step.
+            time.sleep(poll_s * (0.5 + random.random()))
 
     def release(self) -> None:
         self._stop.set()

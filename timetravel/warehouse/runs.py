@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from timetravel.errors import RunNotFoundError, StoreError, TableNotFoundError
-from timetravel.times import from_micros, to_micros, to_utc
+from timetravel.times import from_micros, to_micros
 from timetravel.warehouse.conflicts import retry_conflicts
 from timetravel.warehouse.deltars import open_table, table_uri
 from timetravel.warehouse.layout import RUNS_TABLE
@@ -129,16 +129,6 @@ class RunsIndex:
         """Runs, newest logical run time first."""
         runs = self._load(None)
         return runs[:limit] if limit else runs
-
-    def previous(
-        self, run_time: datetime | str, *, stage: str = "select", exclude: str | None = None
-    ) -> RunInfo | None:
-        """The latest run strictly before ``run_time`` whose ``stage`` succeeded."""
-        at = to_utc(run_time)
-        for run in self.list():
-            if run.run_time < at and run.status(stage) == "ok" and run.run_id != exclude:
-                return run
-        return None
 
     def _load(self, where: Any) -> builtins.list[RunInfo]:
         import pyarrow as pa

@@ -15,6 +15,7 @@ so replaying a write that already committed commits nothing.
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING
 from timetravel.config import Config
 from timetravel.errors import StoreError, TableNotFoundError, TimeTravelRangeError
 from timetravel.times import format_spark_timestamp, from_micros
+from timetravel.warehouse.conflicts import retry_conflicts
+from timetravel.warehouse.leases import Lease
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -122,7 +125,17 @@ class DeltaStore:
             builder = builder.comment(comment)
         for key, value in time_travel_properties(self.config).items():
             builder = builder.property(key, value)
-        builder.execute()
+
+        def create() -> None:
+            with self._commit_guard(name):
+                builder.execute()
+
+        try:
+            retry_conflicts(create, what=f"create table {name!r}")
+        except Exception:
+            # Two first writers: the one that lost the race to create finds it created.
+            if not self.exists(name):
+                raise
 
     def append(
         self,
@@ -143,7 +156,14 @@ class DeltaStore:
             writer = writer.option("txnAppId", txn.app_id).option("txnVersion", txn.version)
         if merge_schema:
             writer = writer.option("mergeSchema", "true")
-        writer.save(self.path(name))
+
+        def save() -> None:
+            # A lost race did not commit, so saving again is safe; the txn id makes it
+            # idempotent besides.
+            with self._commit_guard(name):
+                writer.save(self.path(name))
+
+        retry_conflicts(save, what=f"append to {name!r}")
         if user_metadata is None:
             # Untagged appends are single-writer (tests, demo exports): a moved version is ours.
             after = self.latest_version(name)
@@ -156,6 +176,19 @@ class DeltaStore:
             if c.user_metadata == user_metadata
         ]
         return min(ours) if ours else None
+
+    def _commit_guard(self, name: str) -> AbstractContextManager[object]:
+        """Around a Spark commit to ``name``: on S3, a per-table lease.
+
+        Delta on Spark makes commits atomic on local disk (rename without overwrite) and
+        between threads of one driver on S3, but not between drivers on S3 without a commit
+        coordinator; the lease serialises commits to a table across processes and hosts.
+        """
+        if not self.config.warehouse.is_s3:
+            return nullcontext()
+        slug = re.sub(r"[^a-z0-9_]", "_", name)
+        lease = Lease(self.config, f"commit-{slug}", holder=f"commit:{name}", ttl_s=120)
+        return _Held(lease, wait_s=self.config.tables.commit_wait_s)
 
     def read(
         self,
@@ -234,6 +267,17 @@ class DeltaStore:
                 f"no Delta table {name!r} at {self.path(name)}; "
                 "has the job that writes it run against this warehouse?"
             )
+
+
+class _Held:
+    def __init__(self, lease: Lease, *, wait_s: float) -> None:
+        self.lease, self.wait_s = lease, wait_s
+
+    def __enter__(self) -> Lease:
+        return self.lease.acquire_waiting(self.wait_s)
+
+    def __exit__(self, *exc: object) -> None:
+        self.lease.release()
 
 
 def _as_range_error(
