@@ -1,0 +1,118 @@
+"""The runs index through delta-rs: upserts, concurrent writers on local disk and on the S3
+test server, the version each commit reports, and the upgrade of a 0.1 (Spark-written) index."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from timetravel.config import Config
+from timetravel.errors import RunNotFoundError, StoreError
+from timetravel.warehouse.deltars import open_table
+from timetravel.warehouse.layout import RUNS_TABLE
+from timetravel.warehouse.runs import RunsIndex
+
+T1 = datetime(2026, 6, 1, 6, tzinfo=UTC)
+T2 = datetime(2026, 6, 2, 6, tzinfo=UTC)
+
+
+def test_upsert_keeps_created_at_and_replaces_the_rest(local_config: Config) -> None:
+    index = RunsIndex(local_config)
+    index.record("r1", T1, "select", "running")
+    first = index.get("r1").stages["select"]
+    index.record("r1", T1, "select", "ok", details={"n": 3}, table_versions={"context_sets": 4})
+    again = index.get("r1").stages["select"]
+    assert again.status == "ok" and again.details == {"n": 3}
+    assert again.table_versions == {"context_sets": 4}
+    assert again.created_at == first.created_at and again.updated_at >= first.updated_at
+    assert [r.run_id for r in index.list()] == ["r1"]  # updated, not added
+
+
+def test_list_and_a_missing_run_named(local_config: Config) -> None:
+    index = RunsIndex(local_config)
+    assert index.list() == [] and index.find("r1") is None
+    index.record("r1", T1, "select", "ok")
+    index.record("r2", T2, "select", "failed")
+    assert [r.run_id for r in index.list()] == ["r2", "r1"]
+    with pytest.raises(RunNotFoundError, match=r"no run 'r9'.*recent: r2, r1"):
+        index.get("r9")
+
+
+def test_run_ids_are_values_not_sql(local_config: Config) -> None:
+    index = RunsIndex(local_config)
+    odd = "r'1\" OR 1=1 --"
+    index.record(odd, T1, "select", "ok")
+    index.record("r2", T1, "select", "ok")
+    assert index.get(odd).run_id == odd
+    assert {r.run_id for r in index.list()} == {odd, "r2"}
+
+
+def test_each_record_reports_its_own_commit(local_config: Config) -> None:
+    index = RunsIndex(local_config)
+    versions = [index.record(f"r{i}", T1, "select", "ok") for i in range(3)]
+    assert versions == sorted(versions) and len(set(versions)) == 3
+    history = open_table(local_config, RUNS_TABLE).history()
+    merges = {h["version"] for h in history if h["operation"] == "MERGE"}
+    assert set(versions) <= merges
+
+
+@pytest.mark.parametrize("writers", [8])
+def test_concurrent_writers_on_different_runs_all_land(
+    warehouse_config: Config, writers: int
+) -> None:
+    start = threading.Barrier(writers)
+    versions: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        index = RunsIndex(warehouse_config)
+        start.wait()
+        try:
+            for stage in ("select", "snapshot"):
+                versions[f"r{i}/{stage}"] = index.record(f"r{i}", T1, stage, "ok")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    runs = RunsIndex(warehouse_config).list()
+    assert sorted(r.run_id for r in runs) == sorted(f"r{i}" for i in range(writers))
+    assert all(set(r.stages) == {"select", "snapshot"} for r in runs)
+    # Every writer got the version its own commit made: all distinct.
+    assert len(set(versions.values())) == 2 * writers
+
+
+@pytest.mark.spark
+def test_an_index_written_by_spark_is_upgraded_once_and_keeps_its_rows(
+    spark, local_config: Config
+) -> None:  # type: ignore[no-untyped-def]
+    from timetravel.warehouse.store import DeltaStore, time_travel_properties
+
+    location = f"{local_config.warehouse.root}/{RUNS_TABLE}"
+    properties = ", ".join(f"'{k}' = '{v}'" for k, v in time_travel_properties(local_config).items())
+    spark.sql(
+        f"CREATE TABLE delta.`{location}` (run_id string, stage string, run_time timestamp, "
+        "status string, created_at timestamp, updated_at timestamp, details string, "
+        f"table_versions map<string, bigint>) USING delta TBLPROPERTIES ({properties})"
+    )
+    spark.sql(
+        f"INSERT INTO delta.`{location}` VALUES ('old', 'select', "
+        "timestamp'2026-05-01 06:00:00', 'ok', timestamp'2026-05-01 06:00:00', "
+        "timestamp'2026-05-01 06:00:00', '{}', map('context_sets', 1L))"
+    )
+    with pytest.raises(StoreError, match=r"written by timetravel 0\.1.*run any Spark stage"):
+        RunsIndex(local_config).record("new", T1, "select", "ok")
+    RunsIndex(local_config, spark=DeltaStore(spark, local_config).spark).record(
+        "new", T1, "select", "ok"
+    )
+    index = RunsIndex(local_config)
+    assert [r.run_id for r in index.list()] == ["new", "old"]
+    assert index.get("old").stages["select"].table_versions == {"context_sets": 1}
+    index.record("newer", T2, "select", "ok")  # no Spark needed any more
+    assert len(index.list()) == 3
