@@ -22,6 +22,11 @@ app = typer.Typer(
 )
 demo_app = typer.Typer(help="The demo streaming service and guided tours.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+schedule_app = typer.Typer(
+    help="Runs by themselves: what is due at the schedule's run times, and running it.",
+    no_args_is_help=True,
+)
+app.add_typer(schedule_app, name="schedule")
 
 ConfOption = Annotated[
     Path | None,
@@ -208,6 +213,91 @@ def snapshot(
     )
     typer.echo(snapshot_table(result))
     if result.status == "failed":
+        raise typer.Exit(code=1)
+
+
+@schedule_app.command("due")
+def schedule_due(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """What the schedule owes now, and why (reads the runs index; no Spark)."""
+    import json
+    from datetime import UTC, datetime
+
+    from timetravel.reports import schedule_json, schedule_table
+    from timetravel.schedule.plan import plan_slots
+    from timetravel.warehouse.runs import RunsIndex
+
+    config = _config(ctx)
+    slots = plan_slots(config.schedule, RunsIndex(config).list(), datetime.now(UTC))
+    if json_out:
+        typer.echo(json.dumps(schedule_json(slots), indent=2))
+    else:
+        typer.echo(f"schedule {config.schedule.cron!r} (UTC), catch_up={config.schedule.catch_up}")
+        typer.echo(schedule_table(slots))
+
+
+@schedule_app.command("run")
+def schedule_run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run what is due now and exit (for cron).")
+    ] = False,
+) -> None:
+    """Run the due stages at each run time (a long-lived loop, or one pass with --once)."""
+    import signal
+    import threading
+
+    from timetravel.schedule.runner import run_due, run_forever
+    from timetravel.warehouse.leases import LeaseHeldError
+
+    config = _config(ctx)
+    typer.echo("starting Spark…", err=True)
+    store = _store(config)
+    if once:
+        try:
+            outcomes = run_due(store, config, say=typer.echo)
+        except LeaseHeldError as exc:
+            # Another scheduler is active: it owns the due run times; nothing is wrong here.
+            typer.echo(f"not running: {exc}", err=True)
+            return
+        if any(o.status == "failed" for o in outcomes):
+            raise typer.Exit(code=1)
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_forever(store, config, stop=stop, say=typer.echo)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    last: Annotated[int, typer.Option(min=1, help="Runs the coverage covers.")] = 7,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    at: Annotated[
+        str | None, typer.Option(help="Judge as of this instant (default: now), e.g. in a replay.")
+    ] = None,
+) -> None:
+    """Run health; exits 1 when the schedule is behind its max lag or a stage's latest run
+    failed (reads the runs index; no Spark)."""
+    import json
+    from datetime import UTC, datetime
+
+    from timetravel.reports import status_text
+    from timetravel.schedule.health import assess
+    from timetravel.times import check_instant
+    from timetravel.warehouse.runs import RunsIndex
+
+    config = _config(ctx)
+    try:
+        now = check_instant(at) if at else datetime.now(UTC)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--at") from None
+    health = assess(config.schedule, RunsIndex(config).list(), now, last_runs=last)
+    typer.echo(json.dumps(health.as_dict(), indent=2) if json_out else status_text(health))
+    if not health.healthy:
         raise typer.Exit(code=1)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -432,6 +433,69 @@ class ApiSettings(_Frozen):
     )
 
 
+ScheduledStage = Literal["select", "snapshot"]
+
+
+def _every_stage() -> list[ScheduledStage]:
+    return ["select", "snapshot"]
+
+
+class ScheduleSettings(_Frozen):
+    """When runs happen by themselves (``timetravel schedule``), and what a missed one means.
+
+    Services only answer what is true now: a missed run time cannot be snapshotted in the
+    past. ``catch_up`` says what to do about missed times: ``latest`` runs the most recent
+    one now and records the older ones ``missed``; ``all`` runs every one now (each with its
+    lag); ``none`` runs only the current time, if it is at most ``max_lag`` old.
+    """
+
+    cron: str = Field(default="0 6 * * *", description="run times, a cron expression in UTC")
+    stages: list[ScheduledStage] = Field(default_factory=_every_stage, min_length=1)
+    catch_up: Literal["latest", "all", "none"] = "latest"
+    max_lag: str = Field(default="6h", description="a run later than this is reported late")
+    start_at: datetime | None = Field(
+        default=None, description="the first run time the schedule owns (default: lookback)"
+    )
+    lookback: str = Field(
+        default="7d", description="without start_at, how far back missed times are looked for"
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        text = " ".join(value.split())
+        if len(text.split()) != 5 or not croniter.is_valid(text):
+            raise ValueError(
+                f"not a 5-field cron expression: {value[:80]!r} (e.g. '0 6 * * *': daily 06:00 UTC)"
+            )
+        return text
+
+    @field_validator("max_lag", "lookback")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from timetravel.times import parse_duration
+
+        parse_duration(value)  # raises ValueError naming the problem
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_order(cls, value: list[str]) -> list[str]:
+        _require_unique("schedule.stages", value)
+        if value != sorted(value, key=["select", "snapshot"].index):
+            raise ValueError(f"stages run in flow order (select, snapshot); got {value}")
+        return value
+
+    @field_validator("start_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("start_at needs a UTC offset (e.g. 2026-06-01T06:00:00Z)")
+        return value
+
+
 class Config(_Frozen):
     """A whole timetravel profile."""
 
@@ -445,6 +509,7 @@ class Config(_Frozen):
     snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
     query: QuerySettings = Field(default_factory=QuerySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> Config:

@@ -9,6 +9,8 @@ from timetravel.collect.snapshot import Progress, SnapshotResult
 from timetravel.warehouse.runs import RunInfo
 
 if TYPE_CHECKING:
+    from timetravel.schedule.health import Health
+    from timetravel.schedule.plan import Slot
     from timetravel.training.manifest import Manifest
 
 __all__ = [
@@ -56,6 +58,61 @@ def runs_table(runs: list[RunInfo]) -> str:
             for t, v in sorted(rec.table_versions.items())
         )
         lines.append(f"{run.run_time.isoformat():<26}  {run.run_id:<24}  {stages}  [{versions}]")
+    return "\n".join(lines)
+
+
+def schedule_table(slots: list[Slot]) -> str:
+    """One line per run time the schedule owns: what it does about it, and why."""
+    if not slots:
+        return "no run times in the schedule's window yet"
+    lines = [f"{'run time (UTC)':<26}  {'run id':<24}  {'action':<7}  {'lag':>8}  why"]
+    for slot in slots:
+        hours = slot.lag.total_seconds() / 3600
+        lag = f"{hours:.1f}h" + ("!" if slot.late else " ")
+        stages = f" [{', '.join(slot.stages)}]" if slot.stages else ""
+        lines.append(
+            f"{slot.run_time.isoformat():<26}  {slot.run_id:<24}  {slot.action:<7}  {lag:>8}  "
+            f"{slot.reason}{stages}"
+        )
+    return "\n".join(lines)
+
+
+def schedule_json(slots: list[Slot]) -> list[dict[str, object]]:
+    """``timetravel schedule due --json``: one object per run time (stable keys)."""
+    return [
+        {
+            "run_time": s.run_time.isoformat(),
+            "run_id": s.run_id,
+            "action": s.action,
+            "stages": list(s.stages),
+            "lag_s": s.lag.total_seconds(),
+            "late": s.late,
+            "reason": s.reason,
+        }
+        for s in slots
+    ]
+
+
+def status_text(health: Health) -> str:
+    """``timetravel status``: healthy or the problems, then stages, lag, missed, coverage."""
+    hours = health.lag.total_seconds() / 3600
+    lines = [
+        ("healthy" if health.healthy else "UNHEALTHY: " + "; ".join(health.problems)),
+        f"schedule {health.cron!r} (UTC); newest run time "
+        f"{health.newest_due.isoformat() if health.newest_due else 'none yet'}; "
+        f"behind {hours:.1f} h (max {health.max_lag.total_seconds() / 3600:.1f} h)",
+        f"{'stage':<10}  {'last ok run':<24}  {'latest run':<24}  latest status",
+    ]
+    for s in health.stages:
+        lines.append(
+            f"{s.stage:<10}  {s.last_ok_run_id or '-':<24}  {s.latest_run_id or '-':<24}  "
+            f"{s.latest_status or '-'}"
+        )
+    recent = ", ".join(health.missed[-5:]) + (" ..." if len(health.missed) > 5 else "")
+    lines.append(f"missed run times: {len(health.missed)}" + (f" ({recent})" if recent else ""))
+    for source, values in sorted(health.coverage.items()):
+        shown = " ".join(f"{v:.0%}" for v in values)
+        lines.append(f"coverage {source}: {shown} (newest first)")
     return "\n".join(lines)
 
 

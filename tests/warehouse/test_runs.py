@@ -95,7 +95,9 @@ def test_an_index_written_by_spark_is_upgraded_once_and_keeps_its_rows(
     from timetravel.warehouse.store import DeltaStore, time_travel_properties
 
     location = f"{local_config.warehouse.root}/{RUNS_TABLE}"
-    properties = ", ".join(f"'{k}' = '{v}'" for k, v in time_travel_properties(local_config).items())
+    properties = ", ".join(
+        f"'{k}' = '{v}'" for k, v in time_travel_properties(local_config).items()
+    )
     spark.sql(
         f"CREATE TABLE delta.`{location}` (run_id string, stage string, run_time timestamp, "
         "status string, created_at timestamp, updated_at timestamp, details string, "

@@ -13,10 +13,12 @@ from timetravel.api.auth import TokenTable, load_tokens
 from timetravel.api.deps import Services
 from timetravel.api.guards import RequestGuard
 from timetravel.api.jobs import JobRunner, JobStore
+from timetravel.api.metrics import ApiMetrics
 from timetravel.api.problems import install_handlers
-from timetravel.api.routes import contexts, features, health, runs, training_sets
+from timetravel.api.routes import contexts, features, health, runs, status, training_sets
 from timetravel.config import Config
 from timetravel.facade import TimeTravel
+from timetravel.schedule.health import assess
 
 __all__ = ["create_app"]
 
@@ -52,9 +54,10 @@ def create_app(
         description="Feature registry, snapshot runs, point-in-time lookups and "
         "reproducible training sets.",
     )
-    app.state.services = Services(timetravel, table, runner, store, lookups)
+    metrics = ApiMetrics(lambda now: assess(config.schedule, timetravel.runs(), now))
+    app.state.services = Services(timetravel, table, runner, store, lookups, metrics)
     app.add_middleware(RequestGuard, tokens=table, max_body_bytes=config.api.max_body_bytes)
     install_handlers(app)
-    for module in (health, features, runs, contexts, training_sets):
+    for module in (health, features, runs, contexts, training_sets, status):
         app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from timetravel.api.auth import Role, TokenTable
 from timetravel.api.jobs import JobRunner, JobStore
+from timetravel.api.metrics import ApiMetrics
 from timetravel.facade import TimeTravel
 
 __all__ = ["Services", "ServicesDep", "require", "ReaderDep", "AdminDep"]
@@ -25,6 +26,7 @@ class Services:
     jobs: JobRunner
     job_store: JobStore
     lookups: ThreadPoolExecutor
+    metrics: ApiMetrics
 
 
 async def get_services(request: Request) -> Services:

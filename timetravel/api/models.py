@@ -116,3 +116,27 @@ class RowsOut(_Out):
 class Health(_Out):
     status: str
     checks: dict[str, str] = {}
+
+
+class StageStatusOut(_Out):
+    stage: str
+    last_ok_run_id: str | None
+    last_ok_run_time: datetime | None
+    latest_run_id: str | None
+    latest_status: str | None
+
+
+class StatusOut(_Out):
+    """Run health: what `timetravel status --json` prints."""
+
+    healthy: bool
+    problems: list[str]
+    now: datetime
+    cron: str
+    max_lag_s: float
+    newest_due: datetime | None
+    lag_s: float
+    stages: list[StageStatusOut]
+    missed: list[str]
+    coverage: dict[str, list[float]]
+    runs_by_status: dict[str, int]

@@ -22,13 +22,21 @@ import httpx
 
 from timetravel.collect.selection import SelectionResult, select_contexts
 from timetravel.collect.snapshot import SnapshotResult, snapshot_facts
-from timetravel.config import Config
+from timetravel.config import Config, ScheduleSettings
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.leakage import compare_with_naive, genre_labels
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
-from timetravel.reports import runs_table, selection_table, snapshot_table, training_set_summary
+from timetravel.reports import (
+    runs_table,
+    selection_table,
+    snapshot_table,
+    status_text,
+    training_set_summary,
+)
+from timetravel.schedule.health import assess
+from timetravel.schedule.runner import run_due
 from timetravel.times import to_utc
 from timetravel.warehouse.runs import RunsIndex
 from timetravel.warehouse.store import DeltaStore
@@ -88,6 +96,7 @@ def run_demo(
                 + (f" (panel from {selected.previous_run_id})" if selected.previous_run_id else "")
                 + f"; snapshot {snap.status}: {coverage}"
             )
+        _schedule(store, snapshot_config, fleet, results[-1][0].run_time, say)
     say("fleet stopped")
     last_selection, last_snapshot = results[-1]
     say("\n" + selection_table(last_selection))
@@ -96,6 +105,26 @@ def run_demo(
     for line in runs_table(RunsIndex(store.config).list(limit=5)).splitlines():
         say("  " + line)
     _training_set(config, store, results, say)
+
+
+def _schedule(
+    store: DeltaStore, config: Config, fleet: Fleet, last_run: datetime, say: Callable[[str], None]
+) -> None:
+    """The schedule takes over after the hand-started runs; the clock jumps two run times."""
+    schedule = ScheduleSettings(
+        cron="0 6 * * *", start_at=last_run + timedelta(days=1), catch_up="latest"
+    )
+    scheduled = config.model_copy(update={"schedule": schedule})
+    now = last_run + timedelta(days=2, hours=1)
+    say(
+        f"\n== the schedule takes over ({schedule.cron!r} UTC, catch_up={schedule.catch_up}); "
+        f"the clock jumps to {now.isoformat()}, two run times later"
+    )
+    fleet.clock.set(now)
+    run_due(store, scheduled, now=now, say=lambda line: say("  " + line))
+    say("\n-- timetravel status")
+    for line in status_text(assess(schedule, RunsIndex(config).list(), now)).splitlines():
+        say("  " + line)
 
 
 def _training_set(

@@ -22,8 +22,8 @@ from timetravel.asof.contract import Staleness, staleness_for
 from timetravel.asof.duckdb import point_in_time_join_arrow
 from timetravel.config import Config
 from timetravel.errors import TableNotFoundError, TimeTravelRangeError
-from timetravel.warehouse.s3 import delta_rs_options, rs_uri
 from timetravel.times import to_utc
+from timetravel.warehouse.s3 import delta_rs_options, rs_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -39,6 +39,8 @@ __all__ = ["RunsIndex", "StageRecord", "RunInfo"]
 
 _INSTANTS = ("run_time", "created_at", "updated_at")
 _UPDATED_ON_RERUN = ("run_time", "status", "updated_at", "details", "table_versions")
+
+
 @dataclass(frozen=True)
 class StageRecord:
     """One stage of one run."""
@@ -247,5 +249,3 @@ def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
         run = runs.setdefault(r["run_id"], RunInfo(r["run_id"], record.run_time))
         run.stages[r["stage"]] = record
     return sorted(runs.values(), key=lambda run: (run.run_time, run.run_id), reverse=True)
-
-

@@ -15,8 +15,8 @@ so replaying a write that already committed commits nothing.
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING

@@ -47,5 +47,6 @@ async def context_features(
         raise Problem(422, "Invalid input", "features is empty; omit it for every feature")
     bound = parse_staleness(max_staleness, what="max_staleness")
     lookup = partial(services.tt.lookup, key, instant, features=names, max_staleness=bound)
-    result = await asyncio.get_running_loop().run_in_executor(services.lookups, lookup)
+    with services.metrics.lookup_seconds.time():
+        result = await asyncio.get_running_loop().run_in_executor(services.lookups, lookup)
     return LookupOut(**result)
