@@ -4,16 +4,17 @@ Each round starts four selects (new run times) and two snapshots (of runs select
 round before) at once, on local disk and on the S3 test server. The shared tables (runs index,
 context sets, facts) take the concurrent writers: every stage succeeds, each run's rows are
 there exactly once, the runs index has one row per run and stage, and each stage reports the
-Delta version its own commit made.
+Delta version its own commit made. (Lost commit races are retried where they happen; the
+runs index's MERGEs are scoped to their run's partition so different runs do not race.)
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from itertools import pairwise
 
 import pyarrow.compute as pc
 import pytest
@@ -36,8 +37,7 @@ pytestmark = pytest.mark.spark
 
 T0 = to_utc("2026-06-01T00:00:00Z")
 WORLD = {"seed": 5, "members": 200}
-# Two rounds already lose dozens of commit races (five rounds, run by hand: 56 on local
-# disk, 83 on S3, all retried); TT_CONCURRENCY_ROUNDS=5 repeats it longer.
+# Two rounds in CI; TT_CONCURRENCY_ROUNDS=5 repeats it longer (run by hand, passes).
 ROUNDS = int(os.environ.get("TT_CONCURRENCY_ROUNDS", "2"))
 SAMPLE = 20
 
@@ -73,7 +73,6 @@ def test_selects_and_snapshots_side_by_side(
     spark,  # type: ignore[no-untyped-def]
     warehouse_config: Config,
     fleet: Fleet,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     config = warehouse_config.model_copy(
         update={
@@ -87,7 +86,6 @@ def test_selects_and_snapshots_side_by_side(
     )
     store = DeltaStore(spark, config)
     write_population(store, World(**WORLD), T0)  # type: ignore[arg-type]
-    caplog.set_level(logging.INFO, logger="timetravel.warehouse.conflicts")
     times = iter(T0 + timedelta(hours=h) for h in range(1, 100))
     to_snapshot = [select_contexts(store, config.selection, next(times)).run_id for _ in range(2)]
     selected = list(to_snapshot)
@@ -147,5 +145,11 @@ def test_selects_and_snapshots_side_by_side(
     assert set(fact_counts) == set(snapshotted)
     statuses = pc.unique(read_table(config, RUNS_TABLE, columns=["status"])["status"])
     assert statuses.to_pylist() == ["ok"]
-    retried = [r for r in caplog.records if "concurrent commit, retry" in r.getMessage()]
-    assert retried, "no commit race was lost: the rounds did not exercise concurrency"
+    # The stages did run side by side: some of their [started, finished] spans overlap.
+    spans = sorted(
+        (record.created_at, record.updated_at, f"{run.run_id}/{stage}")
+        for run in runs.values()
+        for stage, record in run.stages.items()
+    )
+    overlapping = sum(1 for a, b in pairwise(spans) if b[0] < a[1])
+    assert overlapping >= ROUNDS, spans

@@ -3,6 +3,7 @@ test server, the version each commit reports, and the upgrade of a 0.1 (Spark-wr
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
 
@@ -58,34 +59,53 @@ def test_each_record_reports_its_own_commit(local_config: Config) -> None:
     assert set(versions) <= merges
 
 
-@pytest.mark.parametrize("writers", [8])
-def test_concurrent_writers_on_different_runs_all_land(
-    warehouse_config: Config, writers: int
-) -> None:
-    start = threading.Barrier(writers)
+def race(config: Config, writes: list[tuple[str, str]]) -> dict[str, int]:
+    """Each (run id, stage) recorded by its own thread, all at once; the versions reported."""
+    start = threading.Barrier(len(writes))
     versions: dict[str, int] = {}
     errors: list[BaseException] = []
 
-    def write(i: int) -> None:
-        index = RunsIndex(warehouse_config)
+    def write(run_id: str, stage: str) -> None:
+        index = RunsIndex(config)
         start.wait()
         try:
-            for stage in ("select", "snapshot"):
-                versions[f"r{i}/{stage}"] = index.record(f"r{i}", T1, stage, "ok")
+            versions[f"{run_id}/{stage}"] = index.record(run_id, T1, stage, "ok")
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    threads = [threading.Thread(target=write, args=w) for w in writes]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
+    return versions
+
+
+def test_writers_of_different_runs_never_collide(
+    warehouse_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="timetravel.warehouse.conflicts")
+    RunsIndex(warehouse_config).record("r-first", T1, "select", "ok")  # the table exists
+    writes = [(f"r{i}", stage) for i in range(6) for stage in ("select",)]
+    for _ in range(2):  # inserts, then updates of the same rows
+        versions = race(warehouse_config, writes)
+        assert len(set(versions.values())) == len(writes)  # each got its own commit
+    # The MERGE is scoped to its run's partition: no lost race to retry.
+    assert [r.getMessage() for r in caplog.records] == []
     runs = RunsIndex(warehouse_config).list()
-    assert sorted(r.run_id for r in runs) == sorted(f"r{i}" for i in range(writers))
-    assert all(set(r.stages) == {"select", "snapshot"} for r in runs)
-    # Every writer got the version its own commit made: all distinct.
-    assert len(set(versions.values())) == 2 * writers
+    assert sorted(r.run_id for r in runs) == sorted([*(w[0] for w in writes), "r-first"])
+
+
+def test_writers_of_one_run_collide_and_all_land(
+    warehouse_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="timetravel.warehouse.conflicts")
+    stages = ["select", "snapshot", "schedule", "quality", "a", "b"]
+    versions = race(warehouse_config, [("r1", stage) for stage in stages])
+    assert len(set(versions.values())) == len(stages)
+    assert set(RunsIndex(warehouse_config).get("r1").stages) == set(stages)
+    assert any("concurrent commit, retry" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.spark

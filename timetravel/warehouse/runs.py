@@ -100,7 +100,9 @@ class RunsIndex:
             (
                 table.merge(
                     row,
-                    "t.run_id = s.run_id AND t.stage = s.stage",
+                    # The literal lets delta-rs read, rewrite and check conflicts in this
+                    # run's partition only: writers of other runs do not collide with it.
+                    f"t.run_id = {_sql_text(run_id)} AND t.run_id = s.run_id AND t.stage = s.stage",
                     source_alias="s",
                     target_alias="t",
                 )
@@ -231,6 +233,11 @@ def _row(
         },
         schema=schema,
     )
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal (quotes doubled), for run ids in a MERGE predicate."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
