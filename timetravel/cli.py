@@ -28,6 +28,7 @@ schedule_app = typer.Typer(
 )
 app.add_typer(schedule_app, name="schedule")
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ConfOption = Annotated[
     Path | None,
     typer.Option("--conf", help="YAML profile (default: $TIMETRAVEL_CONF, else conf/local.yaml)."),
@@ -219,7 +220,7 @@ def snapshot(
 @schedule_app.command("due")
 def schedule_due(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """What the schedule owes now, and why (reads the runs index; no Spark)."""
     import json
@@ -275,7 +276,7 @@ def schedule_run(
 def status(
     ctx: typer.Context,
     last: Annotated[int, typer.Option(min=1, help="Runs the coverage covers.")] = 7,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    json_out: JsonOption = False,
     at: Annotated[
         str | None, typer.Option(help="Judge as of this instant (default: now), e.g. in a replay.")
     ] = None,
@@ -303,13 +304,19 @@ def status(
 
 @app.command("runs")
 def runs(
-    ctx: typer.Context, limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 20,
+    json_out: JsonOption = False,
 ) -> None:
-    """List runs, newest first, with the status of each stage."""
-    from timetravel.reports import runs_table
+    """List runs, newest first, with the status of each stage (reads the runs index through
+    delta-rs; no Spark)."""
+    import json
+
+    from timetravel.reports import runs_json, runs_table
     from timetravel.warehouse.runs import RunsIndex
 
-    typer.echo(runs_table(RunsIndex(_config(ctx)).list(limit=limit)))
+    listed = RunsIndex(_config(ctx)).list(limit=limit)
+    typer.echo(json.dumps(runs_json(listed), indent=2) if json_out else runs_table(listed))
 
 
 @app.command("features")
@@ -317,11 +324,18 @@ def features(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option(help="Only features reading this source.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only features with this tag.")] = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """List the feature encoders, and whether this warehouse can compute each."""
+    """List the feature encoders, and whether this warehouse can compute each (no Spark)."""
+    import json
+
     from timetravel.facade import TimeTravel
 
-    for feature in TimeTravel(_config(ctx)).features(source=source, tag=tag):
+    listed = TimeTravel(_config(ctx)).features(source=source, tag=tag)
+    if json_out:
+        typer.echo(json.dumps(listed, indent=2, default=str))
+        return
+    for feature in listed:
         reads = ", ".join(f"{s}.{'/'.join(f)}" for s, f in feature["reads"].items())
         state = "" if feature["available"] else f"  [unavailable: {feature['unavailable_reason']}]"
         typer.echo(

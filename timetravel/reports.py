@@ -116,6 +116,27 @@ def status_text(health: Health) -> str:
     return "\n".join(lines)
 
 
+def runs_json(runs: list[RunInfo]) -> list[dict[str, object]]:
+    """``timetravel runs --json``: one object per run, newest first (stable keys)."""
+    return [
+        {
+            "run_id": run.run_id,
+            "run_time": run.run_time.isoformat(),
+            "stages": {
+                name: {
+                    "status": rec.status,
+                    "created_at": rec.created_at.isoformat(),
+                    "updated_at": rec.updated_at.isoformat(),
+                    "table_versions": rec.table_versions,
+                    "details": rec.details,
+                }
+                for name, rec in sorted(run.stages.items())
+            },
+        }
+        for run in runs
+    ]
+
+
 def progress_line(progress: Progress) -> str:
     """'snapshot: 1200/5000 pairs (24%) in 12s | ratings 40/s ...| errors 3'."""
     import time

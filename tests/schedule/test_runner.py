@@ -148,3 +148,22 @@ def test_catch_up_resume_and_one_scheduler(spark, local_config: Config, fleet: F
     ]
     bad = status("0001-01-01T00:00:00Z")
     assert bad.returncode == 2 and "outside" in bad.stderr and "Traceback" not in bad.stderr
+
+    # The other read-only commands answer without Java too, in human and JSON form.
+    def cli(*command: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "timetravel.cli", "--conf", str(conf), *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+        return done.stdout
+
+    listed = json.loads(cli("runs", "--json"))
+    assert [r["run_id"] for r in listed][:2] == ["run-20260604T060000Z", "run-20260603T060000Z"]
+    assert listed[0]["stages"]["snapshot"]["status"] == "ok"
+    assert "run-20260602T060000Z" in cli("runs") and "schedule=missed" in cli("runs")
+    assert "ratings_count" in {f["name"] for f in json.loads(cli("features", "--json"))}
+    assert "cron: 0 6 * * *" in cli("config")

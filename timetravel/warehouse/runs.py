@@ -116,9 +116,7 @@ class RunsIndex:
 
     def find(self, run_id: str) -> RunInfo | None:
         """The run ``run_id``, or None."""
-        import pyarrow.dataset as ds
-
-        runs = self._load(ds.field("run_id") == run_id)
+        runs = self._load(run_id)
         return runs[0] if runs else None
 
     def get(self, run_id: str) -> RunInfo:
@@ -134,18 +132,25 @@ class RunsIndex:
         runs = self._load(None)
         return runs[:limit] if limit else runs
 
-    def _load(self, where: Any) -> builtins.list[RunInfo]:
+    def _load(self, run_id: str | None) -> builtins.list[RunInfo]:
         import pyarrow as pa
         import pyarrow.compute as pc
+        from deltalake import QueryBuilder
 
         try:
-            table = open_table(self.config, RUNS_TABLE).to_pyarrow_dataset().to_table(filter=where)
+            table = open_table(self.config, RUNS_TABLE)
         except TableNotFoundError:
             return []
+        # Through delta-rs's own query engine: a pyarrow dataset over a delta-rs table can
+        # abort a short-lived process at exit (std::terminate in its I/O threads), which is
+        # what every CLI reader of the index is.
+        where = f" WHERE run_id = {_sql_text(run_id)}" if run_id is not None else ""
+        reader = QueryBuilder().register("runs", table).execute(f"SELECT * FROM runs{where}")
+        rows = pa.table(reader.read_all())
         for name in _INSTANTS:
-            micros = pc.cast(pc.cast(table.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
-            table = table.set_column(table.column_names.index(name), name, micros)
-        return _assemble(table.to_pylist())
+            micros = pc.cast(pc.cast(rows.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
+            rows = rows.set_column(rows.column_names.index(name), name, micros)
+        return _assemble(rows.to_pylist())
 
     def _writable(self) -> DeltaTable:
         from deltalake import DeltaTable
