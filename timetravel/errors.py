@@ -20,6 +20,7 @@ __all__ = [
     "FeatureError",
     "LabelError",
     "ManifestError",
+    "describe_error",
 ]
 
 
@@ -70,3 +71,10 @@ class LabelError(TimeTravelError, ValueError):
 
 class ManifestError(TimeTravelError, ValueError):
     """Raised when a training-set manifest is malformed or cannot be reproduced."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"Type: first line of the message"`` (at most 300 characters of it): what the runs
+    index and logs record of a failure, without the stack trace a JVM error carries."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else '(no message)'}"

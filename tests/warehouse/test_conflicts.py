@@ -69,3 +69,11 @@ def test_other_errors_are_raised_at_once() -> None:
     with pytest.raises(ValueError, match="not a race"):
         retry_conflicts(action, what="t", sleep=lambda _: None)
     assert len(calls) == 1
+
+
+def test_the_final_error_names_a_conflict_with_no_message() -> None:
+    def action() -> None:
+        raise CommitFailedError("")
+
+    with pytest.raises(StoreError, match=r"2 attempts \(CommitFailedError: \(no message\)\)"):
+        retry_conflicts(action, what="t", attempts=2, sleep=lambda _: None)

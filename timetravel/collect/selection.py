@@ -22,7 +22,7 @@ from timetravel.collect.sampling import (
     stratum_column,
 )
 from timetravel.config import SelectionSettings
-from timetravel.errors import SelectionError
+from timetravel.errors import SelectionError, describe_error
 from timetravel.times import spark_instant, to_utc
 from timetravel.warehouse.layout import CONTEXT_SETS_TABLE
 from timetravel.warehouse.runs import RunInfo, RunsIndex
@@ -98,11 +98,7 @@ def select_contexts(
     try:
         result, versions = _select(store, runs, settings, at, run_id)
     except BaseException as exc:
-        text = str(exc).strip()
-        first = text.splitlines()[0][:300] if text else "(no message)"
-        runs.record(
-            run_id, at, "select", "failed", details={"error": f"{type(exc).__name__}: {first}"}
-        )
+        runs.record(run_id, at, "select", "failed", details={"error": describe_error(exc)})
         raise
     runs.record(run_id, at, "select", "ok", details=_details(result), table_versions=versions)
     return result

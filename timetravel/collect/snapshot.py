@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from timetravel.collect.fetch import TaskLimits, fetch_pairs
 from timetravel.collect.selection import read_context_set
 from timetravel.config import Config, SnapshotSettings, SourceSettings
-from timetravel.errors import ConfigError
+from timetravel.errors import ConfigError, describe_error
 from timetravel.times import spark_instant
 from timetravel.warehouse.layout import SNAPSHOT_ERRORS_TABLE, facts_table
 from timetravel.warehouse.leases import Lease
@@ -171,7 +171,7 @@ def snapshot_facts(
                 run.run_time,
                 "snapshot",
                 "failed",
-                details={"error": f"{type(exc).__name__}: {_first_line(exc)}"},
+                details={"error": describe_error(exc)},
             )
             raise
         summaries = _summaries(sources, requested, missing, now, settings)
@@ -189,11 +189,6 @@ def snapshot_lease(config: Config, run_id: str, *, holder: str, ttl_s: float) ->
     slug = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:60]
     digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]  # distinct ids, distinct leases
     return Lease(config, f"snapshot-{slug}-{digest}", holder=holder, ttl_s=ttl_s)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else "(no message)"
 
 
 def _check_schemas(sources: dict[str, SourceSettings], entity: list[str]) -> None:

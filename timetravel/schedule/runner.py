@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from timetravel.collect.selection import select_contexts
 from timetravel.collect.snapshot import snapshot_facts
 from timetravel.config import Config
-from timetravel.errors import TimeTravelError
+from timetravel.errors import TimeTravelError, describe_error
 from timetravel.schedule.plan import SCHEDULE_STAGE, Slot, next_time, plan_slots
 from timetravel.warehouse.leases import Lease, LeaseHeldError
 from timetravel.warehouse.runs import RunsIndex
@@ -129,7 +129,7 @@ def _run_slot(
                     break
     except TimeTravelError as exc:
         # Recorded by the stage itself too; the pass goes on with the next run time.
-        status, detail = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        status, detail = "failed", describe_error(exc)
     details["finished_at"] = (datetime.now(UTC) + offset).isoformat()
     if detail:
         details["error"] = detail

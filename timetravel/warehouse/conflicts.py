@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from timetravel.errors import StoreError
+from timetravel.errors import StoreError, describe_error
 
 __all__ = ["is_conflict", "retry_conflicts"]
 
@@ -64,10 +64,9 @@ def retry_conflicts(
             if not is_conflict(exc):
                 raise
             if attempt == attempts:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
                 raise StoreError(
                     f"{what}: still losing concurrent commits after {attempts} attempts "
-                    f"({type(exc).__name__}: {first})"
+                    f"({describe_error(exc)})"
                 ) from None
             # Full jitter: racing writers spread out instead of colliding again in step.
             delay = random.uniform(0, min(max_s, base_s * 2 ** (attempt - 1)))

@@ -15,8 +15,8 @@ so replaying a write that already committed commits nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -177,7 +177,8 @@ class DeltaStore:
         ]
         return min(ours) if ours else None
 
-    def _commit_guard(self, name: str) -> AbstractContextManager[object]:
+    @contextmanager
+    def _commit_guard(self, name: str) -> Iterator[None]:
         """Around a Spark commit to ``name``: on S3, a per-table lease.
 
         Delta on Spark makes commits atomic on local disk (rename without overwrite) and
@@ -185,10 +186,15 @@ class DeltaStore:
         coordinator; the lease serialises commits to a table across processes and hosts.
         """
         if not self.config.warehouse.is_s3:
-            return nullcontext()
+            yield
+            return
         slug = re.sub(r"[^a-z0-9_]", "_", name)
         lease = Lease(self.config, f"commit-{slug}", holder=f"commit:{name}", ttl_s=120)
-        return _Held(lease, wait_s=self.config.tables.commit_wait_s)
+        lease.acquire_waiting(self.config.tables.commit_wait_s)
+        try:
+            yield
+        finally:
+            lease.release()
 
     def read(
         self,
@@ -267,17 +273,6 @@ class DeltaStore:
                 f"no Delta table {name!r} at {self.path(name)}; "
                 "has the job that writes it run against this warehouse?"
             )
-
-
-class _Held:
-    def __init__(self, lease: Lease, *, wait_s: float) -> None:
-        self.lease, self.wait_s = lease, wait_s
-
-    def __enter__(self) -> Lease:
-        return self.lease.acquire_waiting(self.wait_s)
-
-    def __exit__(self, *exc: object) -> None:
-        self.lease.release()
 
 
 def _as_range_error(
