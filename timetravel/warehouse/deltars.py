@@ -21,7 +21,7 @@ import numpy as np
 from timetravel.asof.contract import Staleness, staleness_for
 from timetravel.asof.duckdb import point_in_time_join_arrow
 from timetravel.config import Config
-from timetravel.errors import TableNotFoundError, TimeTravelRangeError
+from timetravel.errors import StoreError, TableNotFoundError, TimeTravelRangeError
 from timetravel.times import to_utc
 from timetravel.warehouse.s3 import delta_rs_options, rs_uri
 
@@ -61,6 +61,35 @@ def open_table(config: Config, name: str, version: int | None = None) -> DeltaTa
         if version is not None:
             raise TimeTravelRangeError(f"table {name!r} has no version {version}: {exc}") from None
         raise
+
+
+def history_entries(
+    config: Config, name: str, limit: int | None = None, *, since: int | None = None
+) -> list[dict[str, Any]]:
+    """Commit infos of ``name``, newest first, each with its right ``version``.
+
+    delta-rs numbers the commits it lists down from the version the handle loaded, but
+    lists the log as it is when asked: a commit landing in between shifts every number
+    by one. So the numbering is trusted only if the table's version did not move across
+    the read; otherwise it is read again.
+    """
+    for _ in range(_HISTORY_ATTEMPTS):
+        table = open_table(config, name)
+        loaded = int(table.version())
+        if since is not None:
+            limit = max(0, loaded - since + 1)
+            if limit == 0:
+                return []
+        entries = table.history(limit)
+        if int(open_table(config, name).version()) == loaded:
+            return entries[:limit] if limit is not None else entries
+    raise StoreError(
+        f"the log of {name!r} kept moving while its history was read "
+        f"({_HISTORY_ATTEMPTS} attempts); try again"
+    )
+
+
+_HISTORY_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)

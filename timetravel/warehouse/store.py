@@ -235,15 +235,10 @@ class DeltaStore:
 
         Read from the log by delta-rs: no Spark job, so a writer can ask after each commit.
         """
-        from timetravel.warehouse.deltars import open_table
+        from timetravel.warehouse.deltars import history_entries
 
-        table = open_table(self.config, name)
-        if since is not None:
-            limit = max(0, int(table.version()) - since + 1)
-            if limit == 0:
-                return []
         commits = []
-        for entry in table.history(limit):
+        for entry in history_entries(self.config, name, limit, since=since):
             # With in-commit timestamps on, that is the commit's time (not the file's mtime).
             millis = entry.get("inCommitTimestamp") or entry["timestamp"]
             commits.append(
