@@ -75,3 +75,51 @@ def test_demo_down_without_fleet_is_a_clear_error(
         main()
     assert exit_info.value.code == 2
     assert "no demo fleet at" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_spark_commands_keep_the_jvm_out_of_the_terminal(
+    local_config: Config, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    log_file = tmp_path / "logs" / "spark.log"
+    spark = local_config.spark.model_copy(update={"log_file": str(log_file)})
+    demo = local_config.demo.model_copy(update={"members": 50})
+    conf = tmp_path / "quiet.yaml"
+    conf.write_text(
+        yaml.safe_dump(local_config.model_copy(update={"spark": spark, "demo": demo}).model_dump())
+    )
+    timetravel = Path(sys.executable).with_name("timetravel")
+    args = [str(timetravel), "--conf", str(conf), "demo", "population"]
+    done = subprocess.run(
+        [*args, "--as-of", "2026-06-01T00:00:00Z"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "population version 1" in done.stdout  # created, then the export
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("starting Spark (local[2]; its log: ")
+    assert lines[1].startswith("Spark ready in ") and len(lines) == 2, done.stderr
+    assert "WARN" not in done.stdout + done.stderr
+    # What the JVM said went to the log file instead: its own start-up warning included.
+    assert "WARNING: Using incubator modules" in log_file.read_text()
+
+
+def test_verbose_leaves_spark_on_its_default_log_profile(tmp_path: Path) -> None:
+    from timetravel.runtime.spark import spark_settings
+
+    conf = tmp_path / "p.yaml"
+    conf.write_text("profile: mine\n")
+    quiet = runner.invoke(app, ["--conf", str(conf), "config"])
+    verbose = runner.invoke(app, ["--conf", str(conf), "--verbose", "config"])
+    assert yaml.safe_load(quiet.output)["spark"]["log_file"] == ".cache/logs/spark.log"
+    assert yaml.safe_load(verbose.output)["spark"]["log_file"] is None
+    quiet_opts = spark_settings(Config(), with_jars=False)["spark.driver.extraJavaOptions"]
+    assert "log4j2-file.properties" in quiet_opts and "-Dtimetravel.spark.log=" in quiet_opts
+    plain = Config().model_copy(
+        update={"spark": Config().spark.model_copy(update={"log_file": None})}
+    )
+    assert spark_settings(plain, with_jars=False)["spark.driver.extraJavaOptions"] == (
+        "-Duser.timezone=UTC"
+    )

@@ -40,17 +40,33 @@ def _config(ctx: typer.Context) -> Config:
 
 
 def _store(config: Config):
+    """A DeltaStore on a fresh SparkSession, saying so first: a JVM takes seconds to start."""
+    import time
+
     from timetravel.runtime.spark import get_spark
     from timetravel.warehouse.store import DeltaStore
 
+    where = config.spark.log_file or "the terminal (--verbose)"
+    typer.echo(f"starting Spark ({config.spark.master}; its log: {where})…", err=True)
+    started = time.monotonic()
     spark = get_spark(config)
-    spark.sparkContext.setLogLevel("ERROR")
+    typer.echo(f"Spark ready in {time.monotonic() - started:.1f} s", err=True)
     return DeltaStore(spark, config)
 
 
 @app.callback()
-def _main(ctx: typer.Context, conf: ConfOption = None) -> None:
-    ctx.obj = {"config": load_config(conf)}
+def _main(
+    ctx: typer.Context,
+    conf: ConfOption = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Spark's own log lines in the terminal.")
+    ] = False,
+) -> None:
+    config = load_config(conf)
+    if verbose:
+        spark = config.spark.model_copy(update={"log_file": None})
+        config = config.model_copy(update={"spark": spark})
+    ctx.obj = {"config": config}
 
 
 @app.command("setup-jars")
@@ -254,7 +270,6 @@ def schedule_run(
     from timetravel.warehouse.leases import LeaseHeldError
 
     config = _config(ctx)
-    typer.echo("starting Spark…", err=True)
     store = _store(config)
     if once:
         try:

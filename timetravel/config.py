@@ -80,6 +80,10 @@ class SparkSettings(_Frozen):
     driver_memory: str = "4g"
     ui_enabled: bool = False
     jars_dir: str = ".cache/jars"
+    log_file: str | None = Field(
+        default=".cache/logs/spark.log",
+        description="where Spark's own log lines go (None: Spark's default, the terminal)",
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
 
     @field_validator("conf")

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from timetravel.config import Config
@@ -48,7 +51,7 @@ def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
         # Delta rebuilds table state with this many tasks (default 50: slow on small tables).
         "spark.databricks.delta.snapshotPartitions": str(config.spark.shuffle_partitions),
         # JVM default zone UTC too, so nothing on the JVM side depends on the host's TZ.
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC" + _log_options(config),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }
     if config.spark.master.startswith("local"):
@@ -64,6 +67,17 @@ def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
         settings.update(s3_spark_settings(config.s3))
     settings.update(config.spark.conf)
     return settings
+
+
+def _log_options(config: Config) -> str:
+    """JVM options that send Spark's log lines to ``spark.log_file`` instead of the terminal."""
+    if config.spark.log_file is None:
+        return ""
+    log_file = Path(config.spark.log_file).resolve()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    profile = Path(__file__).with_name("log4j2-file.properties")
+    # Quoted: Spark's launcher splits these options like a shell would.
+    return f' -Dlog4j2.configurationFile="{profile.as_uri()}" -Dtimetravel.spark.log="{log_file}"'
 
 
 def get_spark(config: Config | None = None) -> SparkSession:
@@ -93,9 +107,31 @@ def get_spark(config: Config | None = None) -> SparkSession:
         if submitted and key == "spark.master":
             continue
         conf.setIfMissing(key, value)
-    spark = SparkSession.builder.config(conf=conf).getOrCreate()
+    starts_jvm = not submitted and SparkContext._gateway is None
+    log_file = config.spark.log_file
+    with _stderr_to(log_file) if starts_jvm and log_file is not None else nullcontext():
+        spark = SparkSession.builder.config(conf=conf).getOrCreate()
     _check_delta_on_classpath(spark)
     return spark
+
+
+@contextmanager
+def _stderr_to(log_file: str) -> Iterator[None]:
+    """Point file descriptor 2 at ``log_file`` while the JVM is launched.
+
+    The JVM inherits it, so what it prints itself before any logger exists (such as
+    "WARNING: Using incubator modules") lands in the log file with Spark's own lines,
+    not between the command's output. This process gets its terminal back at once.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(Path(log_file).resolve(), "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _check_delta_on_classpath(spark: SparkSession) -> None:
