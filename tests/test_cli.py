@@ -123,3 +123,14 @@ def test_verbose_leaves_spark_on_its_default_log_profile(tmp_path: Path) -> None
     assert spark_settings(plain, with_jars=False)["spark.driver.extraJavaOptions"] == (
         "-Duser.timezone=UTC"
     )
+
+
+def test_maintain_names_a_bad_retention_before_starting_spark(tmp_path: Path) -> None:
+    conf = tmp_path / "p.yaml"
+    conf.write_text("profile: mine\n")
+    result = runner.invoke(app, ["--conf", str(conf), "maintain", "--vacuum-retain", "forever"])
+    assert result.exit_code == 2 and "--vacuum-retain" in result.output
+    assert "not a duration" in result.output and "starting Spark" not in result.output
+    conf.write_text("maintenance: {vacuum_retain: thirty days}\n")
+    bad = runner.invoke(app, ["--conf", str(conf), "maintain"])
+    assert bad.exit_code != 0 and "maintenance.vacuum_retain" in str(bad.exception or bad.output)

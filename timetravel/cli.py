@@ -287,6 +287,46 @@ def schedule_run(
     run_forever(store, config, stop=stop, say=typer.echo)
 
 
+@app.command("maintain")
+def maintain(
+    ctx: typer.Context,
+    vacuum_retain: Annotated[
+        str | None,
+        typer.Option(
+            "--vacuum-retain",
+            help="VACUUM files removed longer ago than this, e.g. 30d (default: "
+            "maintenance.vacuum_retain; none: no VACUUM). Refused if a manifest pins them.",
+        ),
+    ] = None,
+    manifest_root: Annotated[
+        list[str] | None,
+        typer.Option("--manifest-root", help="Another folder of training-set manifests."),
+    ] = None,
+    optimize: Annotated[
+        bool, typer.Option("--optimize/--no-optimize", help="Compact and checkpoint.")
+    ] = True,
+) -> None:
+    """Compact, checkpoint and VACUUM the warehouse's tables without breaking a pinned version."""
+    from timetravel.schedule.maintenance import maintain as run_maintenance
+    from timetravel.times import parse_duration
+
+    config = _config(ctx)
+    retain_text = vacuum_retain or config.maintenance.vacuum_retain
+    try:
+        retain = parse_duration(retain_text) if retain_text else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--vacuum-retain") from None
+    reports = run_maintenance(
+        _store(config),
+        config,
+        optimize=optimize,
+        vacuum_retain=retain,
+        manifest_roots=manifest_root or [],
+        say=typer.echo,
+    )
+    typer.echo(f"maintained {len(reports)} tables")
+
+
 @app.command("status")
 def status(
     ctx: typer.Context,

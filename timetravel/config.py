@@ -500,6 +500,29 @@ class ScheduleSettings(_Frozen):
         return value
 
 
+class MaintenanceSettings(_Frozen):
+    """``timetravel maintain``: compaction, checkpoints, and a VACUUM that spares pinned files."""
+
+    manifest_roots: list[str] = Field(
+        default_factory=list,
+        description="folders searched for training-set manifest.json files whose pinned "
+        "versions VACUUM must keep (besides the API's jobs and output root)",
+    )
+    vacuum_retain: str | None = Field(
+        default=None,
+        description="VACUUM files removed longer ago than this (e.g. '30d'); None: no VACUUM",
+    )
+
+    @field_validator("vacuum_retain")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        from timetravel.times import parse_duration
+
+        if value is not None:
+            parse_duration(value)  # raises ValueError naming the problem
+        return value
+
+
 class Config(_Frozen):
     """A whole timetravel profile."""
 
@@ -514,6 +537,7 @@ class Config(_Frozen):
     query: QuerySettings = Field(default_factory=QuerySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> Config:

@@ -40,6 +40,10 @@ class StoreError(TimeTravelError):
     """Raised when a Delta table cannot be created, written or read as asked."""
 
 
+class MaintenanceError(StoreError, ValueError):
+    """Raised when maintenance is refused: it would break a pinned version, or bad input."""
+
+
 class TableNotFoundError(StoreError, ValueError):
     """Raised when a table is opened that does not exist at the given location."""
 

@@ -14,6 +14,7 @@ so replaying a write that already committed commits nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,7 +32,14 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["DeltaStore", "Txn", "Commit", "time_travel_properties", "latest_snapshot"]
+__all__ = [
+    "DeltaStore",
+    "Txn",
+    "Commit",
+    "time_travel_properties",
+    "latest_snapshot",
+    "table_relative",
+]
 
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
 
@@ -196,6 +204,81 @@ class DeltaStore:
         finally:
             lease.release()
 
+    def optimize(
+        self, name: str, zorder_by: Sequence[str] = (), *, where: str | None = None
+    ) -> dict[str, int]:
+        """Compact small files (clustered by ``zorder_by``; only partitions matching the
+        SQL predicate ``where``); the files it replaced stay on storage, so every earlier
+        version still reads, until a VACUUM removes them."""
+        self._require(name)
+        order = f" ZORDER BY ({', '.join(f'`{c}`' for c in zorder_by)})" if zorder_by else ""
+        condition = f" WHERE {where}" if where else ""
+        sql = f"OPTIMIZE {self._sql_table(name)}{condition}{order}"
+        rows: list = []
+
+        def run() -> None:
+            with self._commit_guard(name):
+                rows[:] = self.spark.sql(sql).collect()
+
+        retry_conflicts(run, what=f"optimize {name!r}")
+        metrics = rows[0]["metrics"] if rows else None
+        if metrics is None:
+            return {"files_added": 0, "files_removed": 0}
+        return {
+            "files_added": metrics["numFilesAdded"],
+            "files_removed": metrics["numFilesRemoved"],
+        }
+
+    def _sql_table(self, name: str) -> str:
+        """The table as Spark SQL names it by path: ``delta.`/abs/path```."""
+        path = self.path(name)
+        if not self.config.warehouse.is_s3:
+            path = os.path.abspath(path.removeprefix("file://"))
+        return "delta.`" + path.replace("`", "``") + "`"
+
+    def checkpoint(self, name: str) -> None:
+        """Write a checkpoint of the table's latest version: readers replay less log."""
+        self._require(name)
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(
+            self.spark._jsparkSession, self.path(name)
+        )
+        log.checkpoint()
+
+    def vacuum(self, name: str, retain_hours: float, *, dry_run: bool) -> list[str]:
+        """Files VACUUM deletes (or would, with ``dry_run``), relative to the table's root.
+
+        Delta's own retention check (the table's deleted-file retention) is switched off for
+        this call: :mod:`timetravel.warehouse.maintenance` checks pinned versions instead.
+        """
+        self._require(name)
+        root = self.path(name)
+        sql = f"VACUUM {self._sql_table(name)} RETAIN {retain_hours:.6f} HOURS" + (
+            " DRY RUN" if dry_run else ""
+        )
+        settings = {
+            "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+            # VACUUM lists the table with this many tasks (default 10000: a minute on a
+            # small table); a task per shuffle partition is plenty for our tables.
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(
+                self.config.spark.shuffle_partitions
+            ),
+        }
+        previous = {key: self.spark.conf.get(key, None) for key in settings}
+        for key, value in settings.items():
+            self.spark.conf.set(key, value)
+        try:
+            with self._commit_guard(name):
+                rows = self.spark.sql(sql).collect()
+        finally:
+            for key, old in previous.items():
+                if old is None:
+                    self.spark.conf.unset(key)
+                else:
+                    self.spark.conf.set(key, old)
+        return [table_relative(r["path"], root) for r in rows] if dry_run else []
+
     def read(
         self,
         name: str,
@@ -268,6 +351,14 @@ class DeltaStore:
                 f"no Delta table {name!r} at {self.path(name)}; "
                 "has the job that writes it run against this warehouse?"
             )
+
+
+def table_relative(path: str, root: str) -> str:
+    """``path`` (as Spark prints it: 'file:/...', 's3a://...') relative to the table ``root``."""
+    bare_root = root.split("://", 1)[-1].removeprefix("file:").rstrip("/")
+    bare = path.split("://", 1)[-1].removeprefix("file:")
+    at = bare.find(bare_root + "/")
+    return bare[at + len(bare_root) + 1 :] if at >= 0 else bare
 
 
 def _as_range_error(
