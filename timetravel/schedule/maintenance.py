@@ -156,11 +156,10 @@ def maintain(
                 reports[table].files_removed = counts["files_removed"]
                 store.checkpoint(table)
                 reports[table].checkpoint = True
+                clustered = f", clustered by {', '.join(by)}" if by and counts["files_added"] else ""
                 say(
                     f"{table}: optimized ({counts['files_removed']} files -> "
-                    f"{counts['files_added']}"
-                    f"{', clustered by ' + ', '.join(by) if by and counts['files_added'] else ''}), "
-                    "checkpoint written"
+                    f"{counts['files_added']}{clustered}), checkpoint written"
                 )
         if vacuum_retain is not None:
             pins = find_pins(config, manifest_roots)
