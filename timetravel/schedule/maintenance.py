@@ -24,7 +24,6 @@ from timetravel.config import Config
 from timetravel.errors import MaintenanceError, ManifestError, StoreError
 from timetravel.training.manifest import Manifest
 from timetravel.warehouse.files import filesystem, read_text
-from timetravel.warehouse.layout import facts_table
 from timetravel.warehouse.leases import Lease
 
 if TYPE_CHECKING:
@@ -136,31 +135,12 @@ def maintain(
     tables = warehouse_tables(config)
     if vacuum_retain is not None:
         find_pins(config, manifest_roots)  # a bad manifest root fails before any work
-    facts = {facts_table(s.name) for s in config.snapshot.sources}
+    facts = {t for t in tables if t.startswith("facts/")}
     reports = {t: TableReport(t) for t in tables}
     with Lease(config, "maintenance", holder="timetravel maintain", ttl_s=3600):
         if optimize:
             for table in tables:
-                # Point lookups read one key: files clustered by key let min/max stats skip.
-                by = config.selection.entity if table in facts or table.startswith("facts/") else []
-                if by:
-                    where = _partitions_to_cluster(config, table)
-                    counts = (
-                        store.optimize(table, zorder_by=by, where=where or None)
-                        if where is not None
-                        else {"files_added": 0, "files_removed": 0}
-                    )
-                else:
-                    counts = store.optimize(table)
-                reports[table].files_added = counts["files_added"]
-                reports[table].files_removed = counts["files_removed"]
-                store.checkpoint(table)
-                reports[table].checkpoint = True
-                clustered = f", clustered by {', '.join(by)}" if by and counts["files_added"] else ""
-                say(
-                    f"{table}: optimized ({counts['files_removed']} files -> "
-                    f"{counts['files_added']}{clustered}), checkpoint written"
-                )
+                _compact(store, config, reports[table], table in facts, say)
         if vacuum_retain is not None:
             pins = find_pins(config, manifest_roots)
             hours = vacuum_retain.total_seconds() / 3600
@@ -173,6 +153,33 @@ def maintain(
                 say(f"{table}: vacuumed {len(doomed[table])} files (retain {vacuum_retain})")
             say(f"{len(pins)} pinned versions in {len({p.manifest for p in pins})} manifests kept")
     return list(reports.values())
+
+
+def _compact(
+    store: DeltaStore,
+    config: Config,
+    report: TableReport,
+    is_facts: bool,
+    say: Callable[[str], None],
+) -> None:
+    """OPTIMIZE one table, then checkpoint it."""
+    table = report.table
+    # Point lookups read one key: files clustered by key let min/max stats skip the rest.
+    by = config.selection.entity if is_facts else []
+    if not by:
+        counts = store.optimize(table)
+    elif (where := _partitions_to_cluster(config, table)) is not None:
+        counts = store.optimize(table, zorder_by=by, where=where or None)
+    else:
+        counts = {"files_added": 0, "files_removed": 0}
+    report.files_added, report.files_removed = counts["files_added"], counts["files_removed"]
+    store.checkpoint(table)
+    report.checkpoint = True
+    clustered = f", clustered by {', '.join(by)}" if by and report.files_added else ""
+    say(
+        f"{table}: optimized ({report.files_removed} files -> {report.files_added}{clustered}), "
+        "checkpoint written"
+    )
 
 
 def _refuse_if_pinned(
