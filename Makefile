@@ -10,11 +10,13 @@ JARS   := .cache/jars/manifest.json
 PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 PYTEST_ARGS ?=
 FEAST  := .cache/feast-venv
+AIRFLOW := .cache/airflow-venv
+AIRFLOW_VERSION := 3.3.2
 
 SIZE ?= medium
 SKEW ?= zipf
 
-.PHONY: setup demo test lint jars bench feast-env clean help
+.PHONY: setup demo test lint jars bench feast-env airflow-env clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
@@ -24,6 +26,7 @@ help:
 	@echo "make bench [SIZE=small|medium|large] [SKEW=zipf|uniform] - point-in-time join benchmark"
 	@echo "make feast-env - Feast (its own pins) in an isolated venv; then"
 	@echo "                 make bench BENCH_ARGS=--engines=spark,embedded,duckdb_asof,feast"
+	@echo "make airflow-env - Airflow $(AIRFLOW_VERSION) (its own pins) in .cache/airflow-venv, for dags/"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
 
 $(STAMP): pyproject.toml
@@ -45,10 +48,10 @@ jars: $(JARS)
 demo: setup
 	$(BIN)/timetravel demo run
 
-test: setup
+test: setup airflow-env
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-LINTED := timetravel jobs tests benchmarks notebooks
+LINTED := timetravel jobs tests benchmarks notebooks dags
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
@@ -61,6 +64,14 @@ $(FEAST)/.installed:
 	@touch $@
 
 feast-env: $(FEAST)/.installed
+
+# Airflow pins its own dependencies: its own venv, for dags/timetravel_dag.py and its test.
+$(AIRFLOW)/.installed: $(STAMP)
+	test -d $(AIRFLOW) || $(PYTHON) -m venv $(AIRFLOW)
+	$(BIN)/uv pip install -q --python $(AIRFLOW)/bin/python "apache-airflow==$(AIRFLOW_VERSION)"
+	@touch $@
+
+airflow-env: $(AIRFLOW)/.installed
 
 bench: setup
 	$(BIN)/python -u benchmarks/pit_join.py --size $(SIZE) --skew $(SKEW) $(BENCH_ARGS)

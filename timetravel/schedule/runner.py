@@ -13,11 +13,11 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from timetravel.collect.selection import select_contexts
+from timetravel.collect.selection import default_run_id, select_contexts
 from timetravel.collect.snapshot import snapshot_facts
 from timetravel.config import Config
 from timetravel.errors import TimeTravelError, describe_error
@@ -28,7 +28,7 @@ from timetravel.warehouse.runs import RunsIndex
 if TYPE_CHECKING:
     from timetravel.warehouse.store import DeltaStore
 
-__all__ = ["Outcome", "run_due", "run_forever", "SCHEDULER_LEASE_TTL_S"]
+__all__ = ["Outcome", "run_due", "run_forever", "run_scheduled_stage", "SCHEDULER_LEASE_TTL_S"]
 
 SCHEDULER_LEASE_TTL_S = 300.0
 
@@ -98,6 +98,64 @@ def run_forever(
         stop.wait(max(1.0, (wake - datetime.now(UTC)).total_seconds() + 1.0))
 
 
+def run_scheduled_stage(
+    config: Config,
+    run_time: datetime,
+    stage: str,
+    *,
+    store: Callable[[], DeltaStore],
+    now: datetime | None = None,
+    say: Callable[[str], None] = print,
+) -> Outcome:
+    """One stage of one run time, as an orchestrator's task runs it (an Airflow DAG run per
+    run time, a task per stage); the same decisions and runs index rows as :func:`run_due`.
+
+    The orchestrator owns the schedule, so no scheduler lease is taken; the planner still
+    decides whether the run time is run or recorded missed under ``schedule.catch_up``.
+    ``store`` is called (starting Spark) only if the stage actually runs.
+    """
+    from croniter import croniter
+
+    from timetravel.errors import ConfigError
+
+    if stage not in config.schedule.stages:
+        raise ConfigError(
+            f"stage {stage!r} is not in schedule.stages {list(config.schedule.stages)}"
+        )
+    offset = (now - datetime.now(UTC)) if now is not None else timedelta(0)
+    now = now or datetime.now(UTC)
+    runs = RunsIndex(config)
+    slots = {s.run_time: s for s in plan_slots(config.schedule, runs.list(), now)}
+    slot = slots.get(run_time)
+    if slot is None and run_time <= now and croniter.match(config.schedule.cron, run_time):
+        # An orchestrator catching up from before the window start_at/lookback sets.
+        say(f"{run_time.isoformat()}: before the schedule's window (start_at / lookback)")
+        outside = Slot(run_time, default_run_id(run_time), "done", (), now - run_time, False, "")
+        return Outcome(outside, "done", "before the schedule's window")
+    if slot is None:
+        ticks = [t.isoformat() for t in list(slots)[-3:]]
+        raise ConfigError(
+            f"{run_time.isoformat()} is not a run time the schedule owns at {now.isoformat()} "
+            f"(cron {config.schedule.cron!r}; latest: {', '.join(ticks) or 'none'})"
+        )
+    if slot.action == "missed":
+        runs.record(
+            slot.run_id,
+            slot.run_time,
+            SCHEDULE_STAGE,
+            "missed",
+            details={"reason": slot.reason, "lag_s": slot.lag.total_seconds()},
+        )
+        say(f"{slot.run_id}: missed: {slot.reason}")
+        return Outcome(slot, "missed", slot.reason)
+    if stage not in slot.stages:
+        say(f"{slot.run_id}: {stage} has nothing to do ({slot.reason})")
+        return Outcome(slot, "done", slot.reason)
+    rest = slot.stages[slot.stages.index(stage) + 1 :]
+    only = replace(slot, stages=(stage,))
+    return _run_slot(store(), config, runs, only, offset, say, final=not rest)
+
+
 def _run_slot(
     store: DeltaStore,
     config: Config,
@@ -105,7 +163,11 @@ def _run_slot(
     slot: Slot,
     offset: timedelta,
     say: Callable[[str], None],
+    *,
+    final: bool = True,
 ) -> Outcome:
+    """Run ``slot``'s stages; ``final=False`` when later stages of the run time remain (an
+    orchestrator's next task): an ok then leaves the schedule row ``running``."""
     started = datetime.now(UTC) + offset
     details = {
         "reason": slot.reason,
@@ -133,6 +195,7 @@ def _run_slot(
     details["finished_at"] = (datetime.now(UTC) + offset).isoformat()
     if detail:
         details["error"] = detail
-    runs.record(slot.run_id, slot.run_time, SCHEDULE_STAGE, status, details=details)
+    recorded = status if final or status != "ok" else "running"
+    runs.record(slot.run_id, slot.run_time, SCHEDULE_STAGE, recorded, details=details)
     say(f"{slot.run_id}: {status}" + (f" ({detail})" if detail else ""))
     return Outcome(slot, status, detail)
