@@ -167,3 +167,81 @@ def test_catch_up_resume_and_one_scheduler(spark, local_config: Config, fleet: F
     assert "run-20260602T060000Z" in cli("runs") and "schedule=missed" in cli("runs")
     assert "ratings_count" in {f["name"] for f in json.loads(cli("features", "--json"))}
     assert "cron: 0 6 * * *" in cli("config")
+
+
+def test_a_killed_scheduler_resumes_its_run_exactly_once(  # type: ignore[no-untyped-def]
+    spark, local_config: Config, fleet: Fleet, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    from croniter import croniter
+
+    from timetravel.demo.faults import FaultSettings
+    from timetravel.warehouse.layout import facts_table
+
+    # Daily, at a time ten minutes ago: three run times due, the next one tomorrow, so the
+    # real clock cannot bring a new one in during the test.
+    tick = datetime.now(UTC) - timedelta(minutes=10)
+    cron = f"{tick.minute} {tick.hour} * * *"
+    newest = croniter(cron, datetime.now(UTC)).get_prev(datetime).astimezone(UTC)
+    start = newest - timedelta(days=2)
+    config = local_config.model_copy(
+        update={
+            "selection": SelectionSettings(allocation=Allocation(sample_size=40), seed=5),
+            "snapshot": SnapshotSettings(
+                fleet_file=str(fleet.state_dir / "fleet.json"), sources=[source("ratings")]
+            ),
+            "schedule": ScheduleSettings(cron=cron, start_at=start, catch_up="latest"),
+        }
+    )
+    store = DeltaStore(spark, config)
+    write_population(store, World(**WORLD), start - timedelta(hours=1))  # type: ignore[arg-type]
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True)))
+    command = [sys.executable, "-m", "timetravel.cli", "--conf", str(conf), "schedule", "run"]
+    index = RunsIndex(config)
+    run_id = f"run-{newest:%Y%m%dT%H%M%SZ}"
+
+    fleet.clock.reset()
+    fleet.set_faults("ratings", FaultSettings(latency_ms=1500))  # a snapshot that takes a while
+    try:
+        first = subprocess.Popen(
+            [*command, "--once"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its Spark JVM too is killed with its process group
+        )
+        deadline = time.monotonic() + 240
+        while True:
+            run = next((r for r in index.list() if r.run_id == run_id), None)
+            if run is not None and run.status("snapshot") == "running":
+                break
+            assert first.poll() is None, first.communicate()[0][-3000:]
+            assert time.monotonic() < deadline, "the scheduler never started the snapshot"
+            time.sleep(0.3)
+        selected = run.stages["select"].table_versions
+        # A second scheduler started alongside is refused: the first holds the lease.
+        with pytest.raises(LeaseHeldError, match="scheduler"):
+            run_due(store, config)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        fleet.set_faults("ratings", FaultSettings())
+
+    assert index.get(run_id).status("snapshot") == "running"  # killed mid-snapshot
+    again = subprocess.run([*command, "--once"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"{run_id}: snapshot (resume: snapshot not ok yet" in again.stdout
+
+    runs = {r.run_id: r for r in index.list()}
+    older = [f"run-{newest - timedelta(days=d):%Y%m%dT%H%M%SZ}" for d in (2, 1)]
+    assert [runs[r].status("schedule") for r in older] == ["missed", "missed"]
+    done = runs[run_id]
+    assert [done.status(s) for s in ("select", "snapshot", "schedule")] == ["ok", "ok", "ok"]
+    assert done.stages["select"].table_versions == selected  # not selected again
+    for table in (CONTEXT_SETS_TABLE, facts_table("ratings")):
+        rows = store.read(table).where(f"run_id = '{run_id}'")
+        assert (rows.count(), rows.select("member_id").distinct().count()) == (40, 40), table
+    assert {r.run_id for r in index.list()} == {*older, run_id}  # one run per due time

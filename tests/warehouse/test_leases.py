@@ -115,3 +115,23 @@ def test_a_lease_being_written_is_not_taken_as_stale(local_config: Config) -> No
         stop.set()
         thread.join()
     assert seen_partial == []
+
+
+def test_a_holder_killed_on_this_host_is_taken_over_at_once(warehouse_config: Config) -> None:
+    import subprocess
+    import sys
+
+    # A process takes a long lease and dies without releasing it (as under kill -9).
+    code = (
+        "import os, sys; from timetravel.config import load_config_dict; "
+        "from timetravel.warehouse.leases import Lease; "
+        "import json; config = load_config_dict(json.loads(sys.argv[1])); "
+        "Lease(config, 'scheduler', holder='doomed', ttl_s=600).acquire(); os._exit(0)"
+    )
+    profile = json.dumps(warehouse_config.model_dump(mode="json"))
+    subprocess.run([sys.executable, "-c", code, profile], check=True, timeout=60)
+    alive = Lease(warehouse_config, "scheduler", holder="alive", ttl_s=600)
+    with alive:  # not refused for the 600 s its dead holder asked for
+        # ...while a live holder in this process is still respected.
+        with pytest.raises(LeaseHeldError, match="holder 'alive'"):
+            Lease(warehouse_config, "scheduler", holder="second", ttl_s=60).acquire()

@@ -1,7 +1,9 @@
 """One writer at a time: a lease object that only changes hands by compare-and-swap.
 
 A lease names its holder and expires after a TTL; the holder renews it while it works, so a
-crashed holder's lease goes stale and the next writer takes it over. Every change is
+crashed holder's lease goes stale and the next writer takes it over: at once if the holder
+ran on the same host and its process is gone (a scheduler killed and restarted), otherwise
+when the TTL runs out. Every change is
 conditional on what the changer last saw, so two contenders can never both win:
 
 - on S3, creation is a put with ``If-None-Match: *``; take-over, renewal and release are a put
@@ -90,7 +92,7 @@ class Lease:
                 if current is None:
                     continue  # released between our create and read
                 left = float(current.body.get("expires_at", 0)) - time.time()
-                if left > 0:
+                if left > 0 and not _holder_died_here(current.body):
                     raise LeaseHeldError(
                         f"another {self.name} writer holds the lease on "
                         f"{self.config.warehouse.root} (holder {current.body.get('holder')!r} "
@@ -191,6 +193,23 @@ class Lease:
 
         self._renewer = threading.Thread(target=renew, name=f"lease-{self.name}", daemon=True)
         self._renewer.start()
+
+
+def _holder_died_here(body: dict[str, Any]) -> bool:
+    """The holder ran on this host and its process is gone (killed, crashed): its lease is
+    stale now, not when its TTL runs out. A restarted scheduler resumes at once."""
+    pid = body.get("pid")
+    if body.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return False  # another thread of this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 class _LocalFile:
