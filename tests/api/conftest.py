@@ -55,7 +55,7 @@ def api_config(spark, test_config: Config, tmp_path_factory: pytest.TempPathFact
         "2026-06-01T06:00:00Z",
         "snapshot",
         "ok",
-        details={"sources": {"ratings": {"coverage": 1.0}}},
+        details={"sources": {"ratings": {"coverage": 1.0, "latency_ms": {"p99": 99.0}}}},
         table_versions={"facts/ratings": 1},
     )
     write_facts(
@@ -79,7 +79,12 @@ def api_config(spark, test_config: Config, tmp_path_factory: pytest.TempPathFact
         "2026-06-08T06:00:00Z",
         "snapshot",
         "partial",
-        details={"sources": {"ratings": {"coverage": 0.5}, "member-profile": {"coverage": 1.0}}},
+        details={
+            "sources": {
+                "ratings": {"coverage": 0.5, "latency_ms": {"p50": 4.0, "p95": 9.0, "p99": 12.5}},
+                "member-profile": {"coverage": 1.0},
+            }
+        },
         table_versions={"facts/ratings": 2, "facts/member_profile": 1},
     )
     return config

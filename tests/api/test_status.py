@@ -29,6 +29,7 @@ def test_status_names_what_is_wrong(client: TestClient) -> None:
     assert status["healthy"] is False
     assert "the latest snapshot (r3) failed" in status["problems"]
     assert status["coverage"] == {"ratings": [0.5, 1.0], "member-profile": [1.0]}
+    assert status["fetch_latency_ms"] == {"ratings": {"p50": 4.0, "p95": 9.0, "p99": 12.5}}
     snapshot = next(s for s in status["stages"] if s["stage"] == "snapshot")
     assert snapshot["last_ok_run_id"] == "r1" and snapshot["latest_run_id"] == "r3"
     # Today's (or yesterday's) 06:00 has no run: behind by exactly its age.
@@ -64,6 +65,9 @@ def test_metrics_are_scraped(client: TestClient) -> None:
     assert 'timetravel_run_stages{stage="snapshot",status="partial"} 1.0' in text
     assert 'timetravel_run_stages{stage="snapshot",status="failed"} 1.0' in text
     assert 'timetravel_source_coverage{source="ratings"} 0.5' in text  # r3 has no sources
+    # The newest snapshot's answer times (r2's, not r1's), in seconds.
+    assert 'timetravel_fetch_latency_seconds{quantile="0.99",source="ratings"} 0.0125' in text
+    assert 'timetravel_fetch_latency_seconds{quantile="0.5",source="ratings"} 0.004' in text
     assert "timetravel_schedule_healthy 0.0" in text
     assert "timetravel_lookup_seconds_count 1.0" in text
     lag = next(line for line in text.splitlines() if line.startswith("timetravel_schedule_lag"))

@@ -171,3 +171,18 @@ def test_the_as_of_field_is_the_configured_one() -> None:
 
     [outcome] = run(source(as_of_field="true_at"), ["member_id"], [(1,)], handler)
     assert outcome.as_of_micros == 1_780_272_000_000_000
+
+
+def test_each_outcome_carries_how_long_its_source_took() -> None:
+    import asyncio
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        if b"2" in request.content:
+            return httpx.Response(400, text="bad")
+        return httpx.Response(200, json={"results": [{"member_id": 1, "x": 2}]})
+
+    outcomes = by_key(run(source(batch_size=1), ["member_id"], [(1,), (2,)], slow))
+    assert outcomes[(1,)].ok and not outcomes[(2,)].ok
+    for outcome in outcomes.values():  # failures too: a slow error is worth seeing
+        assert outcome.latency_ms is not None and 50 <= outcome.latency_ms < 5000

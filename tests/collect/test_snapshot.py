@@ -108,6 +108,11 @@ def test_every_context_gets_a_typed_fact_equal_to_the_truth(
         ("ratings", 60, 60, 0, 1.0),
         ("member-profile", 60, 60, 0, 1.0),
     ]
+    for summary in result.sources:  # how long each service took, recorded for monitoring
+        latency = summary.latency_ms
+        assert latency is not None and 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    recorded = RunsIndex(config).get(run_id).stages["snapshot"].details["sources"]
+    assert recorded["ratings"]["latency_ms"] == result.sources[0].latency_ms
     world = World(**WORLD)
     rows = facts(store, "ratings", run_id).collect()
     assert len(rows) == 60 and len({r["member_id"] for r in rows}) == 60

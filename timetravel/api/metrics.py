@@ -1,8 +1,8 @@
 """Prometheus metrics of one API process (prometheus-client).
 
-Each app owns its registry (tests build several apps in one process). Run health is read at
-scrape time from the runs index (delta-rs, milliseconds); lookup latency is a histogram the
-lookup route observes.
+Each app owns its registry (tests build several apps in one process). Run health (runs by
+status, lag, coverage, fetch latency per source) is read at scrape time from the runs index
+(delta-rs, milliseconds); lookup latency is a histogram the lookup route observes.
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ class _HealthCollector(Collector):
         for source, values in sorted(health.coverage.items()):
             coverage.add_metric([source], values[0])
         yield coverage
+        latency = GaugeMetricFamily(
+            "timetravel_fetch_latency_seconds",
+            "How long each source took to answer in its newest snapshot, by quantile",
+            labels=["source", "quantile"],
+        )
+        for source, quantiles in sorted(health.fetch_latency_ms.items()):
+            for name, millis in sorted(quantiles.items()):
+                quantile = str(int(name.removeprefix("p")) / 100)  # p50 -> 0.5
+                latency.add_metric([source, quantile], millis / 1000)
+        yield latency
 
 
 class ApiMetrics:

@@ -139,4 +139,7 @@ class StatusOut(_Out):
     stages: list[StageStatusOut]
     missed: list[str]
     coverage: dict[str, list[float]]
+    fetch_latency_ms: dict[str, dict[str, float]] = Field(
+        description="per source, the newest snapshot's answer times (p50, p95, p99)"
+    )
     runs_by_status: dict[str, int]

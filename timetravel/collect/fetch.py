@@ -44,6 +44,7 @@ class Outcome:
     last_status: int | None = None
     error_class: str | None = None
     error_message: str | None = None
+    latency_ms: float | None = None  # how long the source took to answer the last attempt
 
 
 class FactSource(Protocol):
@@ -173,15 +174,20 @@ async def _fetch_batch(
     status: int | None = None
     error_class, message = "Unknown", ""
     attempts = 0
+    latency_ms: float | None = None
     for attempt in range(settings.retries + 1):
         attempts = attempt + 1
         await bucket.acquire()
         try:
             async with gate:
-                payloads = await _call(settings, plugin, client, entity, keys)
+                asked = time.perf_counter()
+                try:
+                    payloads = await _call(settings, plugin, client, entity, keys)
+                finally:
+                    latency_ms = (time.perf_counter() - asked) * 1000
             fetched = to_micros_now()
             return [
-                _outcome(settings, key, payload, fetched, attempts)
+                _outcome(settings, key, payload, fetched, attempts, latency_ms)
                 for key, payload in zip(keys, payloads, strict=True)
             ]
         except _Fatal as exc:
@@ -207,6 +213,7 @@ async def _fetch_batch(
             last_status=status,
             error_class=error_class,
             error_message=message[:500],
+            latency_ms=latency_ms,
         )
         for key in keys
     ]
@@ -298,6 +305,7 @@ def _outcome(
     payload: dict[str, Any] | None,
     fetched: int,
     attempts: int,
+    latency_ms: float | None = None,
 ) -> Outcome:
     if payload is None:
         return Outcome(
@@ -309,10 +317,20 @@ def _outcome(
             last_status=404,
             error_class="NotFound",
             error_message="the source does not know this context",
+            latency_ms=latency_ms,
         )
     as_of = payload_as_of(payload, settings.as_of_field)
     as_of_micros = to_micros(as_of) if as_of is not None else None
-    return Outcome(settings.name, key, True, json.dumps(payload), as_of_micros, fetched, attempts)
+    return Outcome(
+        settings.name,
+        key,
+        True,
+        json.dumps(payload),
+        as_of_micros,
+        fetched,
+        attempts,
+        latency_ms=latency_ms,
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -69,6 +69,8 @@ class SourceSummary:
     fetched_now: int = 0
     failed_now: int = 0
     retried_now: int = 0
+    # This attempt's answer times, p50/p95/p99 in ms (None: nothing was asked this time).
+    latency_ms: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ def snapshot_facts(
                 pending.unpersist()
             try:
                 now = _tally(outcomes)
+                latencies = _latencies(outcomes)
                 lease.ensure_held()
                 attempt, versions = _commit(store, outcomes, sources, entity, run_id, now)
             finally:
@@ -174,7 +177,7 @@ def snapshot_facts(
                 details={"error": describe_error(exc)},
             )
             raise
-        summaries = _summaries(sources, requested, missing, now, settings)
+        summaries = _summaries(sources, requested, missing, now, settings, latencies)
         status = _run_status(summaries)
         details = {"attempt": attempt, "sources": {s.source: s.__dict__ for s in summaries}}
         runs.record(
@@ -249,6 +252,7 @@ def _fetch(
     from pyspark import AccumulatorParam
     from pyspark.sql.types import (
         BooleanType,
+        DoubleType,
         IntegerType,
         LongType,
         StringType,
@@ -288,6 +292,7 @@ def _fetch(
             StructField("last_status", IntegerType()),
             StructField("error_class", StringType()),
             StructField("error_message", StringType()),
+            StructField("latency_ms", DoubleType()),
         ]
     )
     width = len(entity)
@@ -309,6 +314,7 @@ def _fetch(
                 o.last_status,
                 o.error_class,
                 o.error_message,
+                o.latency_ms,
             )
         counts.add(tally)
 
@@ -443,12 +449,28 @@ def _commits_of(store: DeltaStore, table: str, run_id: str) -> int:
     return sum(1 for c in store.history(table) if c.user_metadata == run_id)
 
 
+def _latencies(outcomes: DataFrame) -> dict[str, dict[str, float]]:
+    """Per source, p50/p95/p99 of how long it took to answer (ms), over this attempt."""
+    from pyspark.sql import functions as F
+
+    quantiles = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+    rows = outcomes.groupBy("source").agg(
+        F.percentile_approx("latency_ms", list(quantiles.values())).alias("q")
+    )
+    return {
+        r["source"]: {name: round(float(v), 2) for name, v in zip(quantiles, r["q"], strict=True)}
+        for r in rows.collect()
+        if r["q"] is not None
+    }
+
+
 def _summaries(
     sources: dict[str, SourceSettings],
     requested: int,
     missing: dict[str, int],
     now: dict[tuple[str, bool], tuple[int, int]],
     settings: SnapshotSettings,
+    latencies: dict[str, dict[str, float]],
 ) -> list[SourceSummary]:
     summaries = []
     for name, source in sources.items():
@@ -474,6 +496,7 @@ def _summaries(
                 ok_now,
                 failed_now,
                 retried_ok + retried_failed,
+                latencies.get(name),
             )
         )
     return summaries

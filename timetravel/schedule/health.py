@@ -44,6 +44,8 @@ class Health:
     coverage: dict[str, list[float]]  # per source, the last N snapshots' coverage, newest first
     runs_by_status: dict[str, int]  # per stage/status over the whole index ("snapshot/ok": 12)
     problems: list[str] = field(default_factory=list)
+    # per source, the newest snapshot's answer times in ms ({"p50": .., "p95": .., "p99": ..})
+    fetch_latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -73,6 +75,7 @@ class Health:
             ],
             "missed": self.missed,
             "coverage": self.coverage,
+            "fetch_latency_ms": self.fetch_latency_ms,
             "runs_by_status": self.runs_by_status,
         }
 
@@ -114,10 +117,13 @@ def assess(
         )
 
     coverage: dict[str, list[float]] = {}
+    latency: dict[str, dict[str, float]] = {}
     snapshots = [r for r in ordered if r.status("snapshot") is not None][:last_runs]
     for run in snapshots:
         for source, summary in (run.stages["snapshot"].details.get("sources") or {}).items():
             coverage.setdefault(source, []).append(float(summary.get("coverage", 0.0)))
+            if summary.get("latency_ms"):  # newest first: the first seen is the newest
+                latency.setdefault(source, summary["latency_ms"])
     by_status: dict[str, int] = {}
     for run in ordered:
         for name, record in run.stages.items():
@@ -135,4 +141,5 @@ def assess(
         coverage,
         dict(sorted(by_status.items())),
         problems,
+        latency,
     )
