@@ -59,6 +59,8 @@ def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> Non
     assert "mean weight" in out
     assert "snapshot ok: ratings 100%, member-profile 100%" in out
     assert "select=ok, snapshot=ok" in out
+    assert "(the schedule's quality stage)" in out and "population (95% CI)" in out
+    assert "quality=ok" in out
     assert "== training set: 'plays a comedy in the next 7 days'" in out
     assert "thumbs_up_share" in out and "cross-validated AUC, same model: as-of" in out
     assert "timetravel serve --insecure-local" in out

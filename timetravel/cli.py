@@ -233,6 +233,28 @@ def snapshot(
         raise typer.Exit(code=1)
 
 
+@app.command("quality")
+def quality(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Option(help="The run whose facts to check.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Statistics of a run's facts per source, field and stratum, with population estimates."""
+    import json
+    from dataclasses import asdict
+
+    from timetravel.quality.profile import profile_run
+    from timetravel.reports import quality_table
+
+    config = _config(ctx)
+    result = profile_run(_store(config), config, run_id)
+    if json_out:
+        stats = [asdict(s) for s in result.stats]
+        typer.echo(json.dumps({"run_id": run_id, "version": result.version, "stats": stats}))
+    else:
+        typer.echo(quality_table(result))
+
+
 @schedule_app.command("due")
 def schedule_due(
     ctx: typer.Context,

@@ -437,7 +437,7 @@ class ApiSettings(_Frozen):
     )
 
 
-ScheduledStage = Literal["select", "snapshot"]
+ScheduledStage = Literal["select", "snapshot", "quality"]
 
 
 def _every_stage() -> list[ScheduledStage]:
@@ -488,8 +488,8 @@ class ScheduleSettings(_Frozen):
     @classmethod
     def _stage_order(cls, value: list[str]) -> list[str]:
         _require_unique("schedule.stages", value)
-        if value != sorted(value, key=["select", "snapshot"].index):
-            raise ValueError(f"stages run in flow order (select, snapshot); got {value}")
+        if value != sorted(value, key=["select", "snapshot", "quality"].index):
+            raise ValueError(f"stages run in flow order (select, snapshot, quality); got {value}")
         return value
 
     @field_validator("start_at")

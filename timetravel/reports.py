@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING
 
 from timetravel.collect.selection import SelectionResult
 from timetravel.collect.snapshot import Progress, SnapshotResult
+from timetravel.warehouse.layout import QUALITY_STATS_TABLE
 from timetravel.warehouse.runs import RunInfo
 
 if TYPE_CHECKING:
+    from timetravel.quality.profile import QualityResult
     from timetravel.schedule.health import Health
     from timetravel.schedule.plan import Slot
     from timetravel.training.manifest import Manifest
@@ -19,6 +21,7 @@ __all__ = [
     "snapshot_table",
     "progress_line",
     "training_set_summary",
+    "quality_table",
 ]
 
 
@@ -168,6 +171,33 @@ def snapshot_table(result: SnapshotResult) -> str:
     lines.append(
         "  versions: " + ", ".join(f"{t}@v{v}" for t, v in sorted(result.table_versions.items()))
     )
+    return "\n".join(lines)
+
+
+def quality_table(result: QualityResult) -> str:
+    """Per source and field, over the whole sample: missing and null rate, the plain mean
+    and the design-weighted population estimate with its 95% interval, or the top values."""
+    from timetravel.quality.estimates import Z95
+    from timetravel.quality.profile import OVERALL
+
+    lines = [
+        f"run {result.run_id}: quality of its facts ({QUALITY_STATS_TABLE} v{result.version})",
+        f"  {'source':<16} {'field':<20} {'missing':>8} {'null':>6} {'sample mean':>12} "
+        f"{'population (95% CI)':<30} top values",
+    ]
+    for s in result.stats:
+        if s.stratum != OVERALL:
+            continue
+        estimate = ""
+        if s.weighted_mean is not None and s.weighted_se is not None:
+            mid, half = s.weighted_mean, Z95 * s.weighted_se
+            estimate = f"{mid:.3g} ({mid - half:.3g}..{mid + half:.3g})"
+        sample = f"{s.mean:.3g}" if s.mean is not None else ""
+        top = ", ".join(f"{v['value']} {v['count']}" for v in (s.top_values or [])[:3])
+        lines.append(
+            f"  {s.source:<16} {s.field:<20} {s.missing / max(s.contexts, 1):>8.1%} "
+            f"{s.nulls / max(s.contexts, 1):>6.1%} {sample:>12} {estimate:<30} {top}"
+        )
     return "\n".join(lines)
 
 

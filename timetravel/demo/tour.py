@@ -28,7 +28,9 @@ from timetravel.demo.leakage import compare_with_naive, genre_labels
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
+from timetravel.quality.profile import read_quality
 from timetravel.reports import (
+    quality_table,
     runs_table,
     selection_table,
     snapshot_table,
@@ -112,7 +114,10 @@ def _schedule(
 ) -> None:
     """The schedule takes over after the hand-started runs; the clock jumps two run times."""
     schedule = ScheduleSettings(
-        cron="0 6 * * *", start_at=last_run + timedelta(days=1), catch_up="latest"
+        cron="0 6 * * *",
+        start_at=last_run + timedelta(days=1),
+        catch_up="latest",
+        stages=["select", "snapshot", "quality"],
     )
     scheduled = config.model_copy(update={"schedule": schedule})
     now = last_run + timedelta(days=2, hours=1)
@@ -121,7 +126,12 @@ def _schedule(
         f"the clock jumps to {now.isoformat()}, two run times later"
     )
     fleet.clock.set(now)
-    run_due(store, scheduled, now=now, say=lambda line: say("  " + line))
+    outcomes = run_due(store, scheduled, now=now, say=lambda line: say("  " + line))
+    ran = [o.slot.run_id for o in outcomes if o.status in ("ok", "partial")]
+    if ran:
+        say(f"\n-- timetravel quality --run-id {ran[-1]} (the schedule's quality stage)")
+        for line in quality_table(read_quality(config, ran[-1])).splitlines():
+            say("  " + line)
     say("\n-- timetravel status")
     for line in status_text(assess(schedule, RunsIndex(config).list(), now)).splitlines():
         say("  " + line)

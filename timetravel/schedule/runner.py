@@ -21,6 +21,7 @@ from timetravel.collect.selection import default_run_id, select_contexts
 from timetravel.collect.snapshot import snapshot_facts
 from timetravel.config import Config
 from timetravel.errors import TimeTravelError, describe_error
+from timetravel.quality.profile import profile_run
 from timetravel.schedule.plan import SCHEDULE_STAGE, Slot, next_time, plan_slots
 from timetravel.warehouse.leases import Lease, LeaseHeldError
 from timetravel.warehouse.runs import RunsIndex
@@ -189,6 +190,8 @@ def _run_slot(
                     status, detail = result.status, f"snapshot {result.status}"
                 if result.status == "failed":
                     break
+            elif stage == "quality":
+                profile_run(store, config, slot.run_id)
     except TimeTravelError as exc:
         # Recorded by the stage itself too; the pass goes on with the next run time.
         status, detail = "failed", describe_error(exc)

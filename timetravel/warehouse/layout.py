@@ -6,11 +6,18 @@ store (:class:`timetravel.warehouse.store.DeltaStore`) and the delta-rs readers 
 
 from __future__ import annotations
 
-__all__ = ["RUNS_TABLE", "CONTEXT_SETS_TABLE", "SNAPSHOT_ERRORS_TABLE", "facts_table"]
+__all__ = [
+    "RUNS_TABLE",
+    "CONTEXT_SETS_TABLE",
+    "SNAPSHOT_ERRORS_TABLE",
+    "QUALITY_STATS_TABLE",
+    "facts_table",
+]
 
 RUNS_TABLE = "runs"  # the runs index: one row per run and stage
 CONTEXT_SETS_TABLE = "context_sets"  # each run's sample, partitioned by run date
 SNAPSHOT_ERRORS_TABLE = "snapshot_errors"  # every failed (context, source) fetch
+QUALITY_STATS_TABLE = "quality/stats"  # per run, source, field and stratum: statistics
 
 
 def facts_table(source: str) -> str:

@@ -1,0 +1,129 @@
+"""The quality stage over a hand-built run: counts, nulls, missing facts, spreads and the
+design-weighted estimate, each computed by hand; stored in Delta and indexed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.utils.facts import PROFILE, RATINGS, write_facts
+from timetravel.config import Config, SnapshotSettings, SourceSettings
+from timetravel.errors import RunNotFoundError
+from timetravel.quality.profile import OVERALL, profile_run
+from timetravel.warehouse.layout import CONTEXT_SETS_TABLE, QUALITY_STATS_TABLE
+from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.store import DeltaStore
+
+pytestmark = pytest.mark.spark
+
+RUN = "run-q"
+AT = "2026-06-01T06:00:00Z"
+# Stratum a: 100 contexts in the population, 4 sampled (weight 25);
+# stratum b: 300 contexts, 3 sampled (weight 100); member 7's fetch failed (no fact).
+CONTEXTS = [(1, "a", 25.0), (2, "a", 25.0), (3, "a", 25.0), (4, "a", 25.0)] + [
+    (5, "b", 100.0),
+    (6, "b", 100.0),
+    (7, "b", 100.0),
+]
+THUMBS_UP = {1: 1, 2: 2, 3: 3, 4: 4, 5: 10, 6: 14}
+
+
+def sources() -> list[SourceSettings]:
+    return [
+        SourceSettings(name=n, base_url="http://unused", get_path="/x/{member_id}", schema=s)
+        for n, s in (("ratings", RATINGS), ("member-profile", PROFILE))
+    ]
+
+
+@pytest.fixture
+def run(spark, local_config: Config) -> tuple[DeltaStore, Config]:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    config = local_config.model_copy(update={"snapshot": SnapshotSettings(sources=sources())})
+    store = DeltaStore(spark, config)
+    contexts = spark.createDataFrame(
+        CONTEXTS, "member_id long, stratum string, design_weight double"
+    ).select(
+        "*",
+        F.lit(RUN).alias("run_id"),
+        F.to_timestamp(F.lit(AT)).alias("run_time"),
+        F.to_date(F.to_timestamp(F.lit(AT))).alias("run_date"),
+    )
+    store.create(CONTEXT_SETS_TABLE, contexts.schema, partition_by=["run_date"])
+    selected = store.append(CONTEXT_SETS_TABLE, contexts, user_metadata=RUN)
+    runs = RunsIndex(config)
+    runs.record(RUN, AT, "select", "ok", table_versions={CONTEXT_SETS_TABLE: selected})
+    ratings = write_facts(
+        store,
+        "ratings",
+        RATINGS,
+        [(m, "2026-06-01T06:10:00", up, 0 if m != 2 else None) for m, up in THUMBS_UP.items()],
+        run_id=RUN,
+        written_at="2026-06-01T07:00:00Z",
+    )
+    plans = ["basic", "basic", "premium", None, "basic", "standard"]
+    profile = write_facts(
+        store,
+        "member-profile",
+        PROFILE,
+        [
+            (m, "2026-06-01T06:10:00", p, None, "active")
+            for m, p in zip(THUMBS_UP, plans, strict=True)
+        ],
+        run_id=RUN,
+        written_at="2026-06-01T07:00:00Z",
+    )
+    versions = {"facts/ratings": ratings, "facts/member_profile": profile}
+    runs.record(RUN, AT, "snapshot", "ok", table_versions=versions)
+    return store, config
+
+
+def test_hand_computed_statistics_and_estimates(run: tuple[DeltaStore, Config]) -> None:
+    store, config = run
+    result = profile_run(store, config, RUN)
+    up = result.overall("ratings", "thumbs_up")
+    assert (up.contexts, up.facts, up.missing, up.nulls) == (7, 6, 1, 0)
+    assert up.null_rate == pytest.approx(1 / 7)
+    assert (up.min, up.max, up.distinct) == (1.0, 14.0, 6)
+    values = list(THUMBS_UP.values())
+    mean = sum(values) / 6
+    assert up.mean == pytest.approx(mean)  # the plain sample mean: 34 / 6
+    assert up.std == pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in values) / 5))
+    # Weighted: W_a = 100/400, W_b = 300/400 (member 7's weight counts toward N_b although
+    # its value is missing). mean = 0.25 * 2.5 + 0.75 * 12 = 9.625.
+    assert up.population == 400.0
+    assert up.weighted_mean == pytest.approx(9.625)
+    variance = 0.0625 * (1 - 4 / 100) * (5 / 3) / 4 + 0.5625 * (1 - 2 / 300) * 8 / 2
+    assert up.weighted_se == pytest.approx(math.sqrt(variance))
+    assert up.quantiles is not None and up.quantiles[2] in (3.0, 4.0)  # the median, approx
+    per = {s.stratum: s for s in result.stats if (s.source, s.field) == ("ratings", "thumbs_up")}
+    assert set(per) == {"a", "b", OVERALL}
+    assert (per["a"].mean, per["b"].mean, per["b"].missing) == (2.5, 12.0, 1)
+    assert per["b"].weighted_se == pytest.approx(math.sqrt((1 - 2 / 300) * 8 / 2))
+
+    down = result.overall("ratings", "thumbs_down")
+    assert (down.nulls, down.missing) == (1, 1) and down.null_rate == pytest.approx(2 / 7)
+    plan = result.overall("member-profile", "plan")
+    assert plan.kind == "categorical" and plan.nulls == 1 and plan.mean is None
+    assert plan.top_values == [
+        {"value": "basic", "count": 3},
+        {"value": "premium", "count": 1},
+        {"value": "standard", "count": 1},
+    ]
+    since = result.overall("member-profile", "member_since")
+    assert since.kind == "other" and since.nulls == 6
+
+    # Stored in Delta, one row per source x field x stratum, and indexed.
+    stored = store.read(QUALITY_STATS_TABLE).where(f"run_id = '{RUN}'")
+    assert stored.count() == len(result.stats) == (2 + 3) * 3
+    quality = RunsIndex(config).get(RUN).stages["quality"]
+    assert quality.status == "ok"
+    assert quality.table_versions == {QUALITY_STATS_TABLE: result.version}
+
+
+def test_a_run_without_a_snapshot_is_named(run: tuple[DeltaStore, Config]) -> None:
+    store, config = run
+    RunsIndex(config).record("run-bare", AT, "select", "ok")
+    with pytest.raises(RunNotFoundError, match="'run-bare' has no completed snapshot"):
+        profile_run(store, config, "run-bare")

@@ -1,0 +1,1 @@
+"""Data quality of each run: per-field statistics of its facts, and population estimates."""

@@ -1,0 +1,366 @@
+"""The quality stage: per-field statistics of one run's facts, overall and per stratum.
+
+For each source and field of a run's facts (read at the Delta versions its snapshot stage
+recorded), joined to the run's context set: contexts, facts, missing (no fact: a failed
+fetch), nulls, null rate, approximate distinct count; for numeric and boolean fields min,
+max, mean, standard deviation and quantiles; for categorical fields the top values. Each
+statistic is given overall (stratum ``*``) and per stratum, next to the design-weighted
+population estimate (:mod:`timetravel.quality.estimates`): the sample's plain mean leans
+toward the strata the allocation over-sampled, the weighted one does not.
+
+One Spark aggregation per source (a rollup over the stratum); the rows are appended to the
+Delta table ``quality/stats`` (one commit per attempt, tagged with the run id) and the runs
+index gets a ``quality`` stage pointing at that version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from timetravel.collect.selection import read_context_set
+from timetravel.config import Config
+from timetravel.errors import RunNotFoundError, describe_error
+from timetravel.quality.estimates import StratumMoments, stratified_mean
+from timetravel.warehouse.layout import QUALITY_STATS_TABLE, facts_table
+from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.store import Txn
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from timetravel.warehouse.store import DeltaStore
+
+__all__ = [
+    "FieldStats",
+    "QualityResult",
+    "profile_run",
+    "read_quality",
+    "OVERALL",
+    "QUALITY_STAGE",
+]
+
+OVERALL = "*"  # the stratum of a whole-sample row
+QUALITY_STAGE = "quality"
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+TOP_K = 10
+# Columns every facts table has that are bookkeeping, not a source's fields.
+_BOOKKEEPING = {"snapshot_time", "run_id", "written_at", "snapshot_date"}
+_NUMERIC = {"tinyint", "smallint", "int", "bigint", "float", "double", "boolean"}
+
+
+@dataclass(frozen=True)
+class FieldStats:
+    """One field of one source in one stratum (or overall) of one run."""
+
+    source: str
+    field: str
+    stratum: str
+    kind: str  # numeric | categorical | other
+    contexts: int  # sampled contexts
+    facts: int  # of those, with a fact from the source
+    missing: int  # without one (failed fetch)
+    nulls: int  # with a fact whose field is null
+    null_rate: float  # (missing + nulls) / contexts
+    distinct: int | None
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    quantiles: list[float] | None
+    top_values: list[dict[str, Any]] | None  # [{"value": text, "count": n}], overall only
+    population: float  # contexts in the population the rows stand for (sum of weights)
+    weighted_mean: float | None  # the population estimate
+    weighted_se: float | None
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    run_id: str
+    stats: list[FieldStats]
+    version: int | None
+
+    def overall(self, source: str, field: str) -> FieldStats:
+        return next(
+            s for s in self.stats if (s.source, s.field, s.stratum) == (source, field, OVERALL)
+        )
+
+
+def profile_run(store: DeltaStore, config: Config, run_id: str) -> QualityResult:
+    """Compute, store and index the quality statistics of ``run_id``'s facts."""
+    from pyspark.sql import functions as F
+
+    runs = RunsIndex(store.config, spark=store.spark)
+    run = runs.get(run_id)
+    snapshot = run.stages.get("snapshot")
+    if snapshot is None or snapshot.status not in ("ok", "partial"):
+        raise RunNotFoundError(f"run {run_id!r} has no completed snapshot to check")
+    runs.record(run_id, run.run_time, QUALITY_STAGE, "running")
+    try:
+        contexts = read_context_set(store, run_id).select(
+            *config.selection.entity, "stratum", "design_weight"
+        )
+        stats: list[FieldStats] = []
+        for source in config.snapshot.sources:
+            table = facts_table(source.name)
+            version = snapshot.table_versions.get(table)
+            if version is None:
+                continue
+            facts = store.read(table, version=version).where(F.col("run_id") == run_id)
+            stats += _profile_source(source.name, contexts, facts, config.selection.entity)
+        version = _write(store, run_id, stats)
+    except BaseException as exc:
+        runs.record(
+            run_id, run.run_time, QUALITY_STAGE, "failed", details={"error": describe_error(exc)}
+        )
+        raise
+    overall = [s for s in stats if s.stratum == OVERALL]
+    runs.record(
+        run_id,
+        run.run_time,
+        QUALITY_STAGE,
+        "ok",
+        details={"sources": sorted({s.source for s in stats}), "fields": len(overall)},
+        table_versions={QUALITY_STATS_TABLE: version} if version is not None else {},
+    )
+    return QualityResult(run_id, stats, version)
+
+
+def read_quality(config: Config, run_id: str) -> QualityResult:
+    """The statistics the run's quality stage stored (its latest attempt), read by delta-rs."""
+    from timetravel.warehouse.deltars import read_table
+
+    record = RunsIndex(config).get(run_id).stages.get(QUALITY_STAGE)
+    if record is None or record.status != "ok":
+        raise RunNotFoundError(f"run {run_id!r} has no completed quality stage")
+    version = record.table_versions[QUALITY_STATS_TABLE]
+    rows = [r for r in read_table(config, QUALITY_STATS_TABLE, version=version).to_pylist()]
+    mine = [r for r in rows if r["run_id"] == run_id]
+    latest = max(r["computed_at"] for r in mine)
+    names = [f for f in FieldStats.__dataclass_fields__]
+    stats = [FieldStats(**{n: r[n] for n in names}) for r in mine if r["computed_at"] == latest]
+    return QualityResult(run_id, stats, version)
+
+
+def _profile_source(
+    source: str, contexts: DataFrame, facts: DataFrame, entity: list[str]
+) -> list[FieldStats]:
+    from pyspark.sql import functions as F
+
+    fields = [
+        (f.name, f.dataType.simpleString())
+        for f in facts.schema.fields
+        if f.name not in _BOOKKEEPING and f.name not in entity
+    ]
+    marked = facts.select(*entity, *(f for f, _ in fields), F.lit(True).alias("_fact"))
+    joined = contexts.join(marked, entity, "left")
+    aggs = [
+        F.count(F.lit(1)).alias("_n"),
+        F.sum("design_weight").alias("_N"),
+        F.count("_fact").alias("_facts"),
+    ]
+    # Distinct counts and quantiles do not add up across strata: also over all rows at once.
+    whole_aggs = []
+    for i, (name, kind) in enumerate(fields):
+        column = F.col(f"`{name}`")
+        aggs.append(F.count(column).alias(f"k{i}"))
+        if kind in _NUMERIC or kind.startswith("decimal"):
+            value = column.cast("double")
+            spread = [
+                F.approx_count_distinct(column).alias(f"d{i}"),
+                F.percentile_approx(value, list(QUANTILES)).alias(f"q{i}"),
+            ]
+            aggs += [
+                F.min(value).alias(f"lo{i}"),
+                F.max(value).alias(f"hi{i}"),
+                F.avg(value).alias(f"m{i}"),
+                F.var_samp(value).alias(f"v{i}"),
+                *spread,
+            ]
+            whole_aggs += spread
+        elif kind == "string":
+            aggs.append(F.approx_count_distinct(column).alias(f"d{i}"))
+            whole_aggs.append(F.approx_count_distinct(column).alias(f"d{i}"))
+    joined = joined.cache()
+    try:
+        strata = {r["stratum"]: r for r in joined.groupBy("stratum").agg(*aggs).collect()}
+        whole = joined.agg(*whole_aggs).collect()[0] if whole_aggs else None
+        out: list[FieldStats] = []
+        for i, (name, kind) in enumerate(fields):
+            numeric = kind in _NUMERIC or kind.startswith("decimal")
+            category = "numeric" if numeric else "categorical" if kind == "string" else "other"
+            per_stratum = [
+                _stratum_stats(source, name, category, key, row, i)
+                for key, row in sorted(strata.items())
+            ]
+            out += per_stratum
+            top = _top_values(joined, name) if category == "categorical" else None
+            out.append(_overall(source, name, category, per_stratum, strata, whole, i, top))
+    finally:
+        joined.unpersist()
+    return out
+
+
+def _stratum_stats(source: str, name: str, kind: str, key: str, row: Any, i: int) -> FieldStats:
+    n, known, facts = int(row["_n"]), int(row[f"k{i}"]), int(row["_facts"])
+    population = float(row["_N"] or 0.0)
+    numeric = kind == "numeric"
+    mean = _num(row[f"m{i}"]) if numeric else None
+    variance = _num(row[f"v{i}"]) if numeric else None
+    se = None
+    if numeric and known > 0 and population > 0:
+        fpc = max(0.0, 1.0 - known / population)
+        se = math.sqrt(fpc * (variance or 0.0) / known)
+    return FieldStats(
+        source,
+        name,
+        str(key),
+        kind,
+        n,
+        facts,
+        n - facts,
+        facts - known,
+        (n - known) / n if n else 0.0,
+        int(row[f"d{i}"]) if kind != "other" and row[f"d{i}"] is not None else None,
+        _num(row[f"lo{i}"]) if numeric else None,
+        _num(row[f"hi{i}"]) if numeric else None,
+        mean,
+        math.sqrt(variance) if variance is not None else None,
+        [float(q) for q in row[f"q{i}"]] if numeric and row[f"q{i}"] is not None else None,
+        None,
+        population,
+        mean,
+        se,
+    )
+
+
+def _overall(
+    source: str,
+    name: str,
+    kind: str,
+    per_stratum: list[FieldStats],
+    rows: dict[str, Any],
+    whole: Any,
+    i: int,
+    top: list[dict[str, Any]] | None,
+) -> FieldStats:
+    """The whole sample: counts summed, the plain mean and spread pooled from the strata's,
+    and the stratified population estimate."""
+    parts = [(s, int(rows[s.stratum][f"k{i}"])) for s in per_stratum]
+    n = sum(s.contexts for s in per_stratum)
+    facts = sum(s.facts for s in per_stratum)
+    known = sum(k for _, k in parts)
+    population = sum(s.population for s in per_stratum)
+    mean = std = low = high = None
+    estimate = None
+    quantiles = None
+    if kind == "numeric" and known:
+        mean = sum(s.mean * k for s, k in parts if s.mean is not None) / known
+        # Pooled variance: the spread within strata plus the spread of the strata's means.
+        squares = sum(
+            (k - 1) * (s.std or 0.0) ** 2 + k * (s.mean - mean) ** 2
+            for s, k in parts
+            if s.mean is not None
+        )
+        std = math.sqrt(squares / (known - 1)) if known > 1 else None
+        low = min(s.min for s in per_stratum if s.min is not None)
+        high = max(s.max for s in per_stratum if s.max is not None)
+        quantiles = [float(q) for q in whole[f"q{i}"]] if whole and whole[f"q{i}"] else None
+        estimate = stratified_mean(
+            StratumMoments(s.stratum, s.population, k, s.mean, s.std**2 if s.std else None)
+            for s, k in parts
+        )
+    distinct = whole[f"d{i}"] if kind != "other" and whole is not None else None
+    return FieldStats(
+        source,
+        name,
+        OVERALL,
+        kind,
+        n,
+        facts,
+        n - facts,
+        facts - known,
+        (n - known) / n if n else 0.0,
+        int(distinct) if distinct is not None else None,
+        low,
+        high,
+        mean,
+        std,
+        quantiles,
+        top,
+        population,
+        estimate.mean if estimate else None,
+        estimate.se if estimate else None,
+    )
+
+
+def _top_values(joined: DataFrame, name: str) -> list[dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    column = F.col(f"`{name}`")
+    rows = (
+        joined.where(column.isNotNull())
+        .groupBy(column.alias("value"))
+        .count()
+        .orderBy(F.desc("count"), F.asc("value"))
+        .limit(TOP_K)
+        .collect()
+    )
+    return [{"value": str(r["value"]), "count": int(r["count"])} for r in rows]
+
+
+def _write(store: DeltaStore, run_id: str, stats: list[FieldStats]) -> int | None:
+    from pyspark.sql import types as T
+
+    if not stats:
+        return None
+    schema = T.StructType(
+        [
+            T.StructField("run_id", T.StringType()),
+            T.StructField("computed_at", T.TimestampType()),
+            T.StructField("source", T.StringType()),
+            T.StructField("field", T.StringType()),
+            T.StructField("stratum", T.StringType()),
+            T.StructField("kind", T.StringType()),
+            T.StructField("contexts", T.LongType()),
+            T.StructField("facts", T.LongType()),
+            T.StructField("missing", T.LongType()),
+            T.StructField("nulls", T.LongType()),
+            T.StructField("null_rate", T.DoubleType()),
+            T.StructField("distinct", T.LongType()),
+            T.StructField("min", T.DoubleType()),
+            T.StructField("max", T.DoubleType()),
+            T.StructField("mean", T.DoubleType()),
+            T.StructField("std", T.DoubleType()),
+            T.StructField("quantiles", T.ArrayType(T.DoubleType())),
+            T.StructField(
+                "top_values",
+                T.ArrayType(
+                    T.StructType(
+                        [
+                            T.StructField("value", T.StringType()),
+                            T.StructField("count", T.LongType()),
+                        ]
+                    )
+                ),
+            ),
+            T.StructField("population", T.DoubleType()),
+            T.StructField("weighted_mean", T.DoubleType()),
+            T.StructField("weighted_se", T.DoubleType()),
+        ]
+    )
+    now = datetime.now(UTC)
+    rows = [{"run_id": run_id, "computed_at": now, **asdict(s)} for s in stats]
+    frame = store.spark.createDataFrame(rows, schema)
+    store.create(QUALITY_STATS_TABLE, schema, comment="per-field statistics of each run's facts")
+    attempt = sum(1 for c in store.history(QUALITY_STATS_TABLE) if c.user_metadata == run_id)
+    # A re-run appends a newer set; readers take each run's latest computed_at.
+    return store.append(
+        QUALITY_STATS_TABLE, frame, user_metadata=run_id, txn=Txn(f"quality:{run_id}", attempt)
+    )
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
