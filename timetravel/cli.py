@@ -239,7 +239,8 @@ def quality(
     run_id: Annotated[str, typer.Option(help="The run whose facts to check.")],
     json_out: JsonOption = False,
 ) -> None:
-    """Statistics of a run's facts per source, field and stratum, with population estimates."""
+    """Statistics and checks of a run's facts (per source, field and stratum, with population
+    estimates); exits 1 when a check fails."""
     import json
     from dataclasses import asdict
 
@@ -249,10 +250,18 @@ def quality(
     config = _config(ctx)
     result = profile_run(_store(config), config, run_id)
     if json_out:
-        stats = [asdict(s) for s in result.stats]
-        typer.echo(json.dumps({"run_id": run_id, "version": result.version, "stats": stats}))
+        body = {
+            "run_id": run_id,
+            "status": result.status,
+            "version": result.version,
+            "checks": [asdict(c) for c in result.checks],
+            "stats": [asdict(s) for s in result.stats],
+        }
+        typer.echo(json.dumps(body, default=str))
     else:
         typer.echo(quality_table(result))
+    if result.status == "failed":
+        raise typer.Exit(code=1)
 
 
 @schedule_app.command("due")

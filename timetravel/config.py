@@ -523,6 +523,69 @@ class MaintenanceSettings(_Frozen):
         return value
 
 
+class Threshold(_Frozen):
+    """Where a measured value turns a check to ``warn`` and to ``fail``."""
+
+    warn: float | None = None
+    fail: float | None = None
+
+
+class QualityCheck(_Frozen):
+    """Checks on one source (and one of its fields) of every run's facts."""
+
+    source: str
+    field: str | None = Field(default=None, description="None: source-level checks only")
+    min_coverage: Threshold | None = Field(
+        default=None, description="contexts with a fact from the source, at least (0..1)"
+    )
+    max_null_rate: Threshold | None = Field(
+        default=None, description="contexts whose field is missing or null, at most (0..1)"
+    )
+    min_value: float | None = Field(default=None, description="a smaller value fails")
+    max_value: float | None = Field(default=None, description="a larger value fails")
+    allowed_values: list[str] | None = Field(
+        default=None, description="a categorical field's values; any other fails"
+    )
+    max_staleness: Threshold | None = Field(
+        default=None, description="seconds from the run time to the oldest snapshot time"
+    )
+
+    @model_validator(mode="after")
+    def _field_for_field_checks(self) -> QualityCheck:
+        needs = [
+            name
+            for name in ("max_null_rate", "min_value", "max_value", "allowed_values")
+            if getattr(self, name) is not None
+        ]
+        if needs and self.field is None:
+            raise ValueError(f"check on source {self.source!r}: {', '.join(needs)} need a field")
+        return self
+
+
+class QualitySettings(_Frozen):
+    """The quality stage: which checks run on every run's facts (besides the built-in ones:
+    one fact per context and source, and no field added, removed or retyped since the
+    previous run)."""
+
+    checks: list[QualityCheck] = Field(default_factory=list)
+    schema_changes: Literal["warn", "fail", "off"] = "warn"
+
+
+def top_level_fields(ddl: str) -> dict[str, str]:
+    """``'a int, b array<struct<x:int, y:int>>'`` -> {'a': 'int', 'b': 'array<...>'}."""
+    fields, depth, start = {}, 0, 0
+    for i, char in enumerate(ddl + ","):
+        depth += char == "<"
+        depth -= char == ">"
+        if char == "," and depth == 0:
+            part = ddl[start:i].strip()
+            if part:
+                name, _, kind = part.partition(" ")
+                fields[name.strip("`")] = kind.strip()
+            start = i + 1
+    return fields
+
+
 class Config(_Frozen):
     """A whole timetravel profile."""
 
@@ -538,6 +601,23 @@ class Config(_Frozen):
     api: ApiSettings = Field(default_factory=ApiSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+
+    @model_validator(mode="after")
+    def _checks_name_known_fields(self) -> Config:
+        sources = {s.name: top_level_fields(s.schema_ddl) for s in self.snapshot.sources}
+        for check in self.quality.checks:
+            if check.source not in sources:
+                raise ValueError(
+                    f"quality check on unknown source {check.source!r} "
+                    f"(snapshot.sources: {', '.join(sorted(sources)) or 'none'})"
+                )
+            if check.field is not None and check.field not in sources[check.source]:
+                raise ValueError(
+                    f"quality check on unknown field {check.field!r} of source "
+                    f"{check.source!r} (fields: {', '.join(sources[check.source])})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _s3_section_for_s3_warehouse(self) -> Config:

@@ -198,6 +198,14 @@ def quality_table(result: QualityResult) -> str:
             f"  {s.source:<16} {s.field:<20} {s.missing / max(s.contexts, 1):>8.1%} "
             f"{s.nulls / max(s.contexts, 1):>6.1%} {sample:>12} {estimate:<30} {top}"
         )
+    if result.checks:
+        lines.append(f"  checks: {result.status}")
+        for c in result.checks:
+            value = "" if c.value is None else f"{c.value:.4g}"
+            where = f"{c.source}.{c.field}" if c.field else c.source
+            lines.append(
+                f"    {c.status.upper():<5} {where:<34} {c.check:<22} {value:>10}  {c.expected}"
+            )
     return "\n".join(lines)
 
 

@@ -119,7 +119,10 @@ def test_hand_computed_statistics_and_estimates(run: tuple[DeltaStore, Config]) 
     assert stored.count() == len(result.stats) == (2 + 3) * 3
     quality = RunsIndex(config).get(RUN).stages["quality"]
     assert quality.status == "ok"
-    assert quality.table_versions == {QUALITY_STATS_TABLE: result.version}
+    assert quality.table_versions[QUALITY_STATS_TABLE] == result.version
+    # Without declared checks, the built-in ones still run: one fact per context, per source.
+    assert [(c.check, c.status) for c in result.checks] == [("one_fact_per_context", "pass")] * 2
+    assert result.status == quality.status == "ok"
 
 
 def test_a_run_without_a_snapshot_is_named(run: tuple[DeltaStore, Config]) -> None:
@@ -127,3 +130,48 @@ def test_a_run_without_a_snapshot_is_named(run: tuple[DeltaStore, Config]) -> No
     RunsIndex(config).record("run-bare", AT, "select", "ok")
     with pytest.raises(RunNotFoundError, match="'run-bare' has no completed snapshot"):
         profile_run(store, config, "run-bare")
+
+
+def test_checks_are_judged_stored_and_take_the_stage_status(
+    run: tuple[DeltaStore, Config],
+) -> None:
+    from timetravel.config import QualityCheck, QualitySettings, Threshold
+    from timetravel.quality.profile import read_quality
+    from timetravel.warehouse.layout import QUALITY_CHECKS_TABLE
+
+    store, config = run
+    checks = [
+        QualityCheck(source="ratings", min_coverage=Threshold(warn=0.9, fail=0.5)),  # 6/7
+        QualityCheck(
+            source="ratings", field="thumbs_down", max_null_rate=Threshold(warn=0.1, fail=0.5)
+        ),  # 2/7: warn
+        QualityCheck(source="ratings", field="thumbs_up", min_value=0, max_value=20),  # pass
+        QualityCheck(
+            source="member-profile", field="plan", allowed_values=["basic", "standard"]
+        ),  # one premium: fail
+        QualityCheck(source="ratings", max_staleness=Threshold(warn=3600)),  # 10 min: pass
+    ]
+    checked = config.model_copy(update={"quality": QualitySettings(checks=checks)})
+    result = profile_run(store, checked, RUN)
+    found = {(c.source, c.field, c.check): (c.status, c.value) for c in result.checks}
+    assert found == {
+        ("ratings", "", "one_fact_per_context"): ("pass", 0),
+        ("member-profile", "", "one_fact_per_context"): ("pass", 0),
+        ("ratings", "", "coverage"): ("warn", pytest.approx(6 / 7)),
+        ("ratings", "thumbs_down", "null_rate"): ("warn", pytest.approx(2 / 7)),
+        ("ratings", "thumbs_up", "min_value"): ("pass", 1.0),
+        ("ratings", "thumbs_up", "max_value"): ("pass", 14.0),
+        ("member-profile", "plan", "allowed_values"): ("fail", 1),
+        ("ratings", "", "staleness_s"): ("pass", 600.0),
+    }
+    assert result.status == "failed"
+    stage = RunsIndex(config).get(RUN).stages["quality"]
+    assert stage.status == "failed"
+    assert stage.details["failed"] == ["member-profile.plan: allowed_values"]
+    assert set(stage.table_versions) == {QUALITY_STATS_TABLE, QUALITY_CHECKS_TABLE}
+    stored = read_quality(config, RUN)  # what the API and the report read back
+    assert stored.status == "failed" and len(stored.checks) == len(result.checks)
+    assert {(c.check, c.status) for c in stored.checks} == {
+        (c.check, c.status) for c in result.checks
+    }
+    assert len(stored.stats) == len(result.stats)

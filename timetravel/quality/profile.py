@@ -16,15 +16,17 @@ index gets a ``quality`` stage pointing at that version.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from timetravel.collect.selection import read_context_set
 from timetravel.config import Config
 from timetravel.errors import RunNotFoundError, describe_error
+from timetravel.quality.checks import STAGE_STATUS, CheckResult, SourceFacts, evaluate, worst
 from timetravel.quality.estimates import StratumMoments, stratified_mean
-from timetravel.warehouse.layout import QUALITY_STATS_TABLE, facts_table
+from timetravel.times import from_micros
+from timetravel.warehouse.layout import QUALITY_CHECKS_TABLE, QUALITY_STATS_TABLE, facts_table
 from timetravel.warehouse.runs import RunsIndex
 from timetravel.warehouse.store import Txn
 
@@ -81,6 +83,8 @@ class QualityResult:
     run_id: str
     stats: list[FieldStats]
     version: int | None
+    checks: list[CheckResult] = field(default_factory=list)
+    status: str = "ok"  # the stage's: ok | warn | failed (the worst check)
 
     def overall(self, source: str, field: str) -> FieldStats:
         return next(
@@ -98,34 +102,116 @@ def profile_run(store: DeltaStore, config: Config, run_id: str) -> QualityResult
     if snapshot is None or snapshot.status not in ("ok", "partial"):
         raise RunNotFoundError(f"run {run_id!r} has no completed snapshot to check")
     runs.record(run_id, run.run_time, QUALITY_STAGE, "running")
+    entity = list(config.selection.entity)
     try:
-        contexts = read_context_set(store, run_id).select(
-            *config.selection.entity, "stratum", "design_weight"
-        )
+        contexts = read_context_set(store, run_id).select(*entity, "stratum", "design_weight")
         stats: list[FieldStats] = []
+        measured: dict[str, SourceFacts] = {}
         for source in config.snapshot.sources:
             table = facts_table(source.name)
             version = snapshot.table_versions.get(table)
             if version is None:
                 continue
             facts = store.read(table, version=version).where(F.col("run_id") == run_id)
-            stats += _profile_source(source.name, contexts, facts, config.selection.entity)
-        version = _write(store, run_id, stats)
+            fields = _profile_source(source.name, contexts, facts, entity)
+            stats += fields
+            allowed = {
+                c.field: c.allowed_values
+                for c in config.quality.checks
+                if c.source == source.name and c.field and c.allowed_values is not None
+            }
+            measured[source.name] = _measure(source.name, facts, fields, entity, allowed)
+        overall = {
+            (s.source, s.field): (s.null_rate, s.min, s.max) for s in stats if s.stratum == OVERALL
+        }
+        checks = evaluate(
+            config.quality, measured, overall, run.run_time, _previous_fields(runs, run)
+        )
+        versions = _write(store, run_id, stats, checks)
     except BaseException as exc:
         runs.record(
             run_id, run.run_time, QUALITY_STAGE, "failed", details={"error": describe_error(exc)}
         )
         raise
-    overall = [s for s in stats if s.stratum == OVERALL]
+    verdict = worst(checks)
+    counts = {
+        status: sum(c.status == status for c in checks) for status in ("pass", "warn", "fail")
+    }
     runs.record(
         run_id,
         run.run_time,
         QUALITY_STAGE,
-        "ok",
-        details={"sources": sorted({s.source for s in stats}), "fields": len(overall)},
-        table_versions={QUALITY_STATS_TABLE: version} if version is not None else {},
+        STAGE_STATUS[verdict],
+        details={
+            "checks": counts,
+            "failed": [
+                f"{c.source}.{c.field or '*'}: {c.check}" for c in checks if c.status == "fail"
+            ],
+            "fields": {name: m.fields for name, m in measured.items()},
+        },
+        table_versions=versions,
     )
-    return QualityResult(run_id, stats, version)
+    return QualityResult(
+        run_id, stats, versions.get(QUALITY_STATS_TABLE), checks, STAGE_STATUS[verdict]
+    )
+
+
+def _measure(
+    source: str,
+    facts: DataFrame,
+    fields: list[FieldStats],
+    entity: list[str],
+    allowed: dict[str, list[str]],
+) -> SourceFacts:
+    """Rows, the oldest snapshot time and values outside an allowed set, in one pass."""
+    from pyspark.sql import functions as F
+
+    outside = [
+        F.sum(
+            F.when(
+                F.col(f"`{name}`").isNotNull() & ~F.col(f"`{name}`").cast("string").isin(values),
+                1,
+            ).otherwise(0)
+        ).alias(f"o{i}")
+        for i, (name, values) in enumerate(allowed.items())
+    ]
+    row = facts.agg(
+        # As micros: a collected timestamp would come back naive, in this process's zone.
+        F.count(F.lit(1)).alias("rows"),
+        F.unix_micros(F.min("snapshot_time")).alias("oldest"),
+        *outside,
+    ).collect()[0]
+    whole = next((f for f in fields if f.stratum == OVERALL), None)
+    types = {
+        f.name: f.dataType.simpleString()
+        for f in facts.schema.fields
+        if f.name not in _BOOKKEEPING and f.name not in entity
+    }
+    return SourceFacts(
+        source,
+        whole.contexts if whole else 0,
+        whole.facts if whole else 0,
+        int(row["rows"]),
+        from_micros(row["oldest"]) if row["oldest"] is not None else None,
+        types,
+        {name: int(row[f"o{i}"] or 0) for i, name in enumerate(allowed)},
+    )
+
+
+def _previous_fields(runs: RunsIndex, run: Any) -> dict[str, dict[str, str]] | None:
+    """The fields per source the latest earlier run's quality stage saw, if any."""
+    earlier = [
+        r
+        for r in runs.list()
+        if r.run_time < run.run_time
+        and r.status(QUALITY_STAGE) in ("ok", "warn", "failed")
+        and r.stages[QUALITY_STAGE].details.get("fields")
+    ]
+    if not earlier:
+        return None
+    latest = max(earlier, key=lambda r: r.run_time)
+    fields: dict[str, dict[str, str]] = latest.stages[QUALITY_STAGE].details["fields"]
+    return fields
 
 
 def read_quality(config: Config, run_id: str) -> QualityResult:
@@ -133,15 +219,28 @@ def read_quality(config: Config, run_id: str) -> QualityResult:
     from timetravel.warehouse.deltars import read_table
 
     record = RunsIndex(config).get(run_id).stages.get(QUALITY_STAGE)
-    if record is None or record.status != "ok":
+    if record is None or record.status not in ("ok", "warn", "failed"):
         raise RunNotFoundError(f"run {run_id!r} has no completed quality stage")
+    if QUALITY_STATS_TABLE not in record.table_versions:
+        raise RunNotFoundError(f"run {run_id!r}: its quality stage failed before writing")
     version = record.table_versions[QUALITY_STATS_TABLE]
     rows = [r for r in read_table(config, QUALITY_STATS_TABLE, version=version).to_pylist()]
     mine = [r for r in rows if r["run_id"] == run_id]
     latest = max(r["computed_at"] for r in mine)
     names = [f for f in FieldStats.__dataclass_fields__]
     stats = [FieldStats(**{n: r[n] for n in names}) for r in mine if r["computed_at"] == latest]
-    return QualityResult(run_id, stats, version)
+    checks = []
+    if QUALITY_CHECKS_TABLE in record.table_versions:
+        stored = read_table(
+            config, QUALITY_CHECKS_TABLE, version=record.table_versions[QUALITY_CHECKS_TABLE]
+        ).to_pylist()
+        keys = list(CheckResult.__dataclass_fields__)
+        checks = [
+            CheckResult(**{k: r[k] for k in keys})
+            for r in stored
+            if r["run_id"] == run_id and r["computed_at"] == latest
+        ]
+    return QualityResult(run_id, stats, version, checks, record.status)
 
 
 def _profile_source(
@@ -311,12 +410,15 @@ def _top_values(joined: DataFrame, name: str) -> list[dict[str, Any]]:
     return [{"value": str(r["value"]), "count": int(r["count"])} for r in rows]
 
 
-def _write(store: DeltaStore, run_id: str, stats: list[FieldStats]) -> int | None:
+def _write(
+    store: DeltaStore, run_id: str, stats: list[FieldStats], checks: list[CheckResult]
+) -> dict[str, int]:
+    """Append both tables (statistics, then checks), one commit each tagged with the run."""
     from pyspark.sql import types as T
 
-    if not stats:
-        return None
-    schema = T.StructType(
+    now = datetime.now(UTC)
+    versions: dict[str, int] = {}
+    stats_schema = T.StructType(
         [
             T.StructField("run_id", T.StringType()),
             T.StructField("computed_at", T.TimestampType()),
@@ -351,15 +453,38 @@ def _write(store: DeltaStore, run_id: str, stats: list[FieldStats]) -> int | Non
             T.StructField("weighted_se", T.DoubleType()),
         ]
     )
-    now = datetime.now(UTC)
-    rows = [{"run_id": run_id, "computed_at": now, **asdict(s)} for s in stats]
-    frame = store.spark.createDataFrame(rows, schema)
-    store.create(QUALITY_STATS_TABLE, schema, comment="per-field statistics of each run's facts")
-    attempt = sum(1 for c in store.history(QUALITY_STATS_TABLE) if c.user_metadata == run_id)
-    # A re-run appends a newer set; readers take each run's latest computed_at.
-    return store.append(
-        QUALITY_STATS_TABLE, frame, user_metadata=run_id, txn=Txn(f"quality:{run_id}", attempt)
+    checks_schema = T.StructType(
+        [
+            T.StructField("run_id", T.StringType()),
+            T.StructField("computed_at", T.TimestampType()),
+            T.StructField("source", T.StringType()),
+            T.StructField("field", T.StringType()),
+            T.StructField("check", T.StringType()),
+            T.StructField("status", T.StringType()),
+            T.StructField("value", T.DoubleType()),
+            T.StructField("expected", T.StringType()),
+        ]
     )
+    for table, schema, items, what in (
+        (QUALITY_STATS_TABLE, stats_schema, stats, "per-field statistics of each run's facts"),
+        (QUALITY_CHECKS_TABLE, checks_schema, checks, "every quality check of each run"),
+    ):
+        if not items:
+            continue
+        rows = [{"run_id": run_id, "computed_at": now, **asdict(item)} for item in items]
+        for row in rows:
+            if row.get("value") is not None:
+                row["value"] = float(row["value"])
+        frame = store.spark.createDataFrame(rows, schema)
+        store.create(table, schema, comment=what)
+        attempt = sum(1 for c in store.history(table) if c.user_metadata == run_id)
+        # A re-run appends a newer set; readers take the run's latest computed_at.
+        version = store.append(
+            table, frame, user_metadata=run_id, txn=Txn(f"quality:{run_id}:{table}", attempt)
+        )
+        if version is not None:
+            versions[table] = version
+    return versions
 
 
 def _num(value: Any) -> float | None:

@@ -191,7 +191,9 @@ def _run_slot(
                 if result.status == "failed":
                     break
             elif stage == "quality":
-                profile_run(store, config, slot.run_id)
+                checked = profile_run(store, config, slot.run_id)
+                if checked.status == "failed":
+                    status, detail = "failed", "quality checks failed"
     except TimeTravelError as exc:
         # Recorded by the stage itself too; the pass goes on with the next run time.
         status, detail = "failed", describe_error(exc)

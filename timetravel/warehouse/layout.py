@@ -11,6 +11,7 @@ __all__ = [
     "CONTEXT_SETS_TABLE",
     "SNAPSHOT_ERRORS_TABLE",
     "QUALITY_STATS_TABLE",
+    "QUALITY_CHECKS_TABLE",
     "facts_table",
 ]
 
@@ -18,6 +19,7 @@ RUNS_TABLE = "runs"  # the runs index: one row per run and stage
 CONTEXT_SETS_TABLE = "context_sets"  # each run's sample, partitioned by run date
 SNAPSHOT_ERRORS_TABLE = "snapshot_errors"  # every failed (context, source) fetch
 QUALITY_STATS_TABLE = "quality/stats"  # per run, source, field and stratum: statistics
+QUALITY_CHECKS_TABLE = "quality/checks"  # per run: every check, its value and verdict
 
 
 def facts_table(source: str) -> str:
