@@ -175,3 +175,29 @@ def test_checks_are_judged_stored_and_take_the_stage_status(
         (c.check, c.status) for c in result.checks
     }
     assert len(stored.stats) == len(result.stats)
+
+
+def test_the_api_returns_a_runs_quality(run: tuple[DeltaStore, Config]) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import READER, TOKENS, auth
+    from timetravel import TimeTravel
+    from timetravel.api.app import create_app
+
+    store, config = run
+    result = profile_run(store, config, RUN)
+    app = create_app(config, tokens=TOKENS, tt=TimeTravel(config, spark=store.spark))
+    with TestClient(app) as client:
+        answer = client.get(f"/v1/runs/{RUN}/quality", headers=auth(READER))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["status"] == "ok" and body["stats_version"] == result.version
+        assert {c["check"] for c in body["checks"]} == {"one_fact_per_context"}
+        up = next(s for s in body["stats"] if s["field"] == "thumbs_up")
+        assert up["stratum"] == "*" and up["weighted_mean"] == pytest.approx(9.625)
+        assert len(body["stats"]) == 5  # the whole sample only, unless strata=true
+        every = client.get(f"/v1/runs/{RUN}/quality", headers=auth(), params={"strata": True})
+        assert len(every.json()["stats"]) == 15
+        missing = client.get("/v1/runs/run-nope/quality", headers=auth())
+        assert missing.status_code == 404 and "run-nope" in missing.json()["detail"]
+        assert client.get(f"/v1/runs/{RUN}/quality").status_code == 401

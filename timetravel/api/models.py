@@ -52,6 +52,45 @@ class RunOut(_Out):
     stages: dict[str, StageOut] | None = None
 
 
+class CheckOut(_Out):
+    source: str
+    field: str = Field(description="empty for a source-level check")
+    check: str
+    status: str = Field(description="pass | warn | fail")
+    value: float | None
+    expected: str
+
+
+class FieldStatsOut(_Out):
+    source: str
+    field: str
+    stratum: str = Field(description="'*' for the whole sample")
+    kind: str
+    contexts: int
+    facts: int
+    missing: int
+    nulls: int
+    null_rate: float
+    distinct: int | None
+    min: float | None
+    max: float | None
+    mean: float | None = Field(description="the plain sample mean")
+    std: float | None
+    quantiles: list[float] | None = Field(description="5, 25, 50, 75 and 95%")
+    top_values: list[dict[str, Any]] | None
+    population: float
+    weighted_mean: float | None = Field(description="the design-weighted population estimate")
+    weighted_se: float | None
+
+
+class QualityOut(_Out):
+    run_id: str
+    status: str = Field(description="the quality stage: ok | warn | failed (the worst check)")
+    stats_version: int | None
+    checks: list[CheckOut]
+    stats: list[FieldStatsOut]
+
+
 class SourceValue(_Out):
     table: str
     version: int

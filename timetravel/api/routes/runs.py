@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Query
 
 from timetravel.api.deps import ReaderDep, ServicesDep
-from timetravel.api.models import RunOut, StageOut
+from timetravel.api.models import CheckOut, FieldStatsOut, QualityOut, RunOut, StageOut
 from timetravel.api.problems import PROBLEM_RESPONSES, Problem
 from timetravel.warehouse.runs import RunInfo
 
@@ -56,3 +58,28 @@ def get_run(run_id: str, services: ServicesDep, _: ReaderDep) -> RunOut:
         if run.run_id == run_id:
             return _out(run, stages=True)
     raise Problem(404, "Not found", f"no run {run_id!r}")
+
+
+@router.get("/{run_id}/quality", response_model=QualityOut)
+def get_quality(
+    run_id: str,
+    services: ServicesDep,
+    _: ReaderDep,
+    strata: bool = Query(False, description="also each stratum's rows, not only the whole sample"),
+) -> QualityOut:
+    """The run's quality stage: every check with its value and verdict, and the statistics
+    of each source's fields (with the design-weighted population estimates)."""
+    from timetravel.errors import RunNotFoundError
+    from timetravel.quality.profile import OVERALL, read_quality
+
+    try:
+        result = read_quality(services.tt.config, run_id)
+    except RunNotFoundError as exc:
+        raise Problem(404, "Not found", str(exc)) from None
+    return QualityOut(
+        run_id=run_id,
+        status=result.status,
+        stats_version=result.version,
+        checks=[CheckOut(**asdict(c)) for c in result.checks],
+        stats=[FieldStatsOut(**asdict(s)) for s in result.stats if strata or s.stratum == OVERALL],
+    )
