@@ -549,12 +549,17 @@ class QualityCheck(_Frozen):
     max_staleness: Threshold | None = Field(
         default=None, description="seconds from the run time to the oldest snapshot time"
     )
+    max_drift: Threshold | None = Field(
+        default=None,
+        description="against the previous run and the reference run: PSI over the baseline's "
+        "deciles for numeric fields, Jensen-Shannon distance for categorical ones",
+    )
 
     @model_validator(mode="after")
     def _field_for_field_checks(self) -> QualityCheck:
         needs = [
             name
-            for name in ("max_null_rate", "min_value", "max_value", "allowed_values")
+            for name in ("max_null_rate", "min_value", "max_value", "allowed_values", "max_drift")
             if getattr(self, name) is not None
         ]
         if needs and self.field is None:
@@ -569,6 +574,9 @@ class QualitySettings(_Frozen):
 
     checks: list[QualityCheck] = Field(default_factory=list)
     schema_changes: Literal["warn", "fail", "off"] = "warn"
+    reference_run: str | None = Field(
+        default=None, description="a pinned run that drift is also measured against"
+    )
 
 
 def top_level_fields(ddl: str) -> dict[str, str]:

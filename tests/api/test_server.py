@@ -103,7 +103,7 @@ def test_no_5xx_and_responses_match_the_schema(api_config: Config, spark) -> Non
     app = create_app(api_config, tokens=TOKENS, tt=TimeTravel(api_config, spark=spark))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 14  # GET /v1/status included; /metrics is not in the schema
+    assert len(operations) == 15  # /v1/status and /v1/runs/{id}/quality; /metrics is not
     for operation in operations:
 
         @given(case=operation.as_strategy())

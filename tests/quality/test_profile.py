@@ -201,3 +201,96 @@ def test_the_api_returns_a_runs_quality(run: tuple[DeltaStore, Config]) -> None:
         missing = client.get("/v1/runs/run-nope/quality", headers=auth())
         assert missing.status_code == 404 and "run-nope" in missing.json()["detail"]
         assert client.get(f"/v1/runs/{RUN}/quality").status_code == 401
+
+
+def add_run(
+    store: DeltaStore, config: Config, run_id: str, at: str, up: dict[int, int], plans: list[str]
+) -> None:
+    """Another run over the same contexts, with the given field values."""
+    from pyspark.sql import functions as F
+
+    contexts = store.spark.createDataFrame(
+        CONTEXTS, "member_id long, stratum string, design_weight double"
+    ).select(
+        "*",
+        F.lit(run_id).alias("run_id"),
+        F.to_timestamp(F.lit(at)).alias("run_time"),
+        F.to_date(F.to_timestamp(F.lit(at))).alias("run_date"),
+    )
+    selected = store.append(CONTEXT_SETS_TABLE, contexts, user_metadata=run_id)
+    runs = RunsIndex(config)
+    runs.record(run_id, at, "select", "ok", table_versions={CONTEXT_SETS_TABLE: selected})
+    snapshot_time = at.replace("06:00:00Z", "06:10:00")
+    ratings = write_facts(
+        store,
+        "ratings",
+        RATINGS,
+        [(m, snapshot_time, v, 0) for m, v in up.items()],
+        run_id=run_id,
+        written_at=at,
+    )
+    profile = write_facts(
+        store,
+        "member-profile",
+        PROFILE,
+        [(m, snapshot_time, p, None, "active") for m, p in zip(up, plans, strict=True)],
+        run_id=run_id,
+        written_at=at,
+    )
+    versions = {"facts/ratings": ratings, "facts/member_profile": profile}
+    runs.record(run_id, at, "snapshot", "ok", table_versions=versions)
+
+
+def test_drift_against_the_previous_and_the_reference_run(
+    run: tuple[DeltaStore, Config],
+) -> None:
+    from timetravel.config import QualityCheck, QualitySettings, Threshold
+    from timetravel.quality.drift import js_distance
+
+    store, config = run
+    drift = Threshold(warn=0.1, fail=0.25)
+    checks = [
+        QualityCheck(source="ratings", field="thumbs_up", max_drift=drift),
+        QualityCheck(source="member-profile", field="plan", max_drift=drift),
+    ]
+    # The same values a day later: no drift. Then a unit change (x100) and a plan shift.
+    same = config.model_copy(update={"quality": QualitySettings(checks=checks)})
+    plans = ["basic", "basic", "premium", "basic", "basic", "standard"]
+    add_run(store, same, "run-same", "2026-06-02T06:00:00Z", THUMBS_UP, plans)
+    calm = profile_run(store, same, "run-same")
+    drifted = {(c.field, c.check): (c.status, c.value) for c in calm.checks if "drift" in c.check}
+    assert drifted == {
+        ("thumbs_up", "drift_previous"): ("pass", 0.0),
+        # One null became 'basic': a small move, under the warn line.
+        ("plan", "drift_previous"): (
+            "pass",
+            pytest.approx(
+                js_distance(
+                    {"basic": 3, "premium": 1, "standard": 1},
+                    {"basic": 4, "premium": 1, "standard": 1},
+                )
+            ),
+        ),
+    }
+    scaled = {m: v * 100 for m, v in THUMBS_UP.items()}
+    pinned = same.model_copy(update={"quality": QualitySettings(checks=checks, reference_run=RUN)})
+    add_run(store, pinned, "run-scaled", "2026-06-03T06:00:00Z", scaled, ["premium"] * 6)
+    shifted = profile_run(store, pinned, "run-scaled")
+    found = {(c.field, c.check): c for c in shifted.checks if "drift" in c.check}
+    assert {k: c.status for k, c in found.items()} == {
+        ("thumbs_up", "drift_previous"): "fail",
+        ("thumbs_up", "drift_reference"): "fail",
+        ("plan", "drift_previous"): "fail",
+        ("plan", "drift_reference"): "fail",
+    }
+    assert "(vs run-same)" in found[("thumbs_up", "drift_previous")].expected
+    assert "(vs run-q)" in found[("thumbs_up", "drift_reference")].expected
+    assert shifted.status == "failed"
+
+    missing = same.model_copy(
+        update={"quality": QualitySettings(checks=checks, reference_run="run-gone")}
+    )
+    before = RunsIndex(config).get("run-scaled").stages["quality"].updated_at
+    with pytest.raises(RunNotFoundError, match="run-gone"):
+        profile_run(store, missing, "run-scaled")
+    assert RunsIndex(config).get("run-scaled").stages["quality"].updated_at == before

@@ -15,7 +15,7 @@ from typing import Literal
 
 from timetravel.config import QualitySettings, Threshold
 
-__all__ = ["SourceFacts", "CheckResult", "evaluate", "worst", "STAGE_STATUS"]
+__all__ = ["SourceFacts", "CheckResult", "evaluate", "judge", "worst", "STAGE_STATUS"]
 
 Status = Literal["pass", "warn", "fail"]
 # The quality stage's status in the runs index for the worst check.
@@ -77,17 +77,17 @@ def evaluate(
         if check.min_coverage is not None:
             coverage = measured_facts.with_fact / max(measured_facts.contexts, 1)
             results.append(
-                _judge(check.source, "", "coverage", coverage, check.min_coverage, at_least=True)
+                judge(check.source, "", "coverage", coverage, check.min_coverage, at_least=True)
             )
         if check.max_staleness is not None and measured_facts.oldest_snapshot is not None:
             age = (run_time - measured_facts.oldest_snapshot).total_seconds()
-            results.append(_judge(check.source, "", "staleness_s", abs(age), check.max_staleness))
+            results.append(judge(check.source, "", "staleness_s", abs(age), check.max_staleness))
         if check.field is None:
             continue
         null_rate, low, high = stats.get((check.source, check.field), (1.0, None, None))
         if check.max_null_rate is not None:
             results.append(
-                _judge(check.source, check.field, "null_rate", null_rate, check.max_null_rate)
+                judge(check.source, check.field, "null_rate", null_rate, check.max_null_rate)
             )
         if check.min_value is not None and low is not None:
             bad = low < check.min_value
@@ -133,7 +133,7 @@ def worst(results: list[CheckResult]) -> Status:
     return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
 
 
-def _judge(
+def judge(
     source: str,
     name: str,
     check: str,

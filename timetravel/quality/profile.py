@@ -50,6 +50,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TOP_K = 10
 # Columns every facts table has that are bookkeeping, not a source's fields.
 _BOOKKEEPING = {"snapshot_time", "run_id", "written_at", "snapshot_date"}
+_MAX_CATEGORIES = 1000
 _NUMERIC = {"tinyint", "smallint", "int", "bigint", "float", "double", "boolean"}
 
 
@@ -101,6 +102,7 @@ def profile_run(store: DeltaStore, config: Config, run_id: str) -> QualityResult
     snapshot = run.stages.get("snapshot")
     if snapshot is None or snapshot.status not in ("ok", "partial"):
         raise RunNotFoundError(f"run {run_id!r} has no completed snapshot to check")
+    baselines = _baselines(runs, run, config)  # a missing reference run fails before anything
     runs.record(run_id, run.run_time, QUALITY_STAGE, "running")
     entity = list(config.selection.entity)
     try:
@@ -127,6 +129,7 @@ def profile_run(store: DeltaStore, config: Config, run_id: str) -> QualityResult
         checks = evaluate(
             config.quality, measured, overall, run.run_time, _previous_fields(runs, run)
         )
+        checks += _drift_checks(store, config, run_id, snapshot.table_versions, baselines)
         versions = _write(store, run_id, stats, checks)
     except BaseException as exc:
         runs.record(
@@ -196,6 +199,111 @@ def _measure(
         types,
         {name: int(row[f"o{i}"] or 0) for i, name in enumerate(allowed)},
     )
+
+
+def _baselines(runs: RunsIndex, run: Any, config: Config) -> dict[str, Any]:
+    """The runs drift is measured against: the latest earlier snapshotted run ("previous")
+    and ``quality.reference_run`` ("reference")."""
+    done = ("ok", "partial")
+    baselines = {}
+    earlier = [r for r in runs.list() if r.run_time < run.run_time and r.status("snapshot") in done]
+    if earlier:
+        baselines["previous"] = max(earlier, key=lambda r: r.run_time)
+    reference = config.quality.reference_run
+    if reference is not None and any(c.max_drift for c in config.quality.checks):
+        pinned = runs.get(reference)  # RunNotFoundError names it
+        if pinned.status("snapshot") not in done:
+            raise RunNotFoundError(
+                f"quality.reference_run {reference!r} has no completed snapshot to compare with"
+            )
+        baselines["reference"] = pinned
+    return baselines
+
+
+def _drift_checks(
+    store: DeltaStore,
+    config: Config,
+    run_id: str,
+    versions: dict[str, int],
+    baselines: dict[str, Any],
+) -> list[CheckResult]:
+    """Each ``max_drift`` check against each baseline run, measured with Spark."""
+    from dataclasses import replace
+
+    from pyspark.sql import functions as F
+
+    from timetravel.quality.checks import judge
+
+    results = []
+    for check in config.quality.checks:
+        if check.max_drift is None or check.field is None:
+            continue
+        table = facts_table(check.source)
+        if table not in versions:
+            continue
+        current = store.read(table, version=versions[table]).where(F.col("run_id") == run_id)
+        for which, baseline_run in sorted(baselines.items()):
+            pinned = baseline_run.stages["snapshot"].table_versions.get(table)
+            if pinned is None:
+                continue
+            baseline = store.read(table, version=pinned).where(
+                F.col("run_id") == baseline_run.run_id
+            )
+            value = _drift(current, baseline, check.field)
+            if value is None:
+                continue
+            judged = judge(check.source, check.field, f"drift_{which}", value, check.max_drift)
+            results.append(
+                replace(judged, expected=f"{judged.expected} (vs {baseline_run.run_id})")
+            )
+    return results
+
+
+def _drift(current: DataFrame, baseline: DataFrame, name: str) -> float | None:
+    from pyspark.sql import functions as F
+
+    from timetravel.quality.drift import js_distance, psi
+
+    column = F.col(f"`{name}`")
+    kind = current.schema[name].dataType.simpleString()
+    if kind in _NUMERIC or kind.startswith("decimal"):
+        value = column.cast("double")
+        deciles = baseline.agg(
+            F.percentile_approx(value, [i / 10 for i in range(1, 10)]).alias("q")
+        ).collect()[0]["q"]
+        if not deciles:
+            return None
+        edges = sorted(set(float(e) for e in deciles))
+        bin_of = sum((F.when(value >= e, 1).otherwise(0) for e in edges), F.lit(0))
+
+        def counts(frame: DataFrame) -> list[float]:
+            found = {
+                r["b"]: r["n"]
+                for r in frame.where(column.isNotNull())
+                .groupBy(bin_of.alias("b"))
+                .agg(F.count(F.lit(1)).alias("n"))
+                .collect()
+            }
+            return [float(found.get(i, 0)) for i in range(len(edges) + 1)]
+
+        return psi(counts(baseline), counts(current))
+    if kind in ("string", "boolean"):
+
+        def frequencies(frame: DataFrame) -> dict[str, float]:
+            known = frame.where(column.isNotNull())
+            rows = (
+                known.groupBy(column.cast("string").alias("v"))
+                .agg(F.count(F.lit(1)).alias("n"))
+                .orderBy(F.desc("n"), F.asc("v"))
+                .limit(_MAX_CATEGORIES)  # a high-cardinality field: the rest in one bucket
+                .collect()
+            )
+            found = {r["v"]: float(r["n"]) for r in rows}
+            rest = known.count() - sum(found.values()) if len(rows) == _MAX_CATEGORIES else 0
+            return found | ({"\x00other": float(rest)} if rest else {})
+
+        return js_distance(frequencies(baseline), frequencies(current))
+    return None
 
 
 def _previous_fields(runs: RunsIndex, run: Any) -> dict[str, dict[str, str]] | None:
