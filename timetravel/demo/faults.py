@@ -6,10 +6,41 @@ import asyncio
 import random
 import threading
 import time
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["FaultSettings", "FaultInjector", "Fault"]
+
+
+class DataFault(BaseModel):
+    """What a service gets wrong in the data it answers (the HTTP exchange is fine)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str = Field(description="a top-level field of the service's payload")
+    null_share: float = Field(
+        default=0.0, ge=0, le=1, description="members whose field turns null (by member id)"
+    )
+    scale: float | None = Field(default=None, description="numbers multiplied: a unit change")
+    shift: float | None = Field(default=None, description="numbers moved by this much")
+    rename_to: str | None = Field(default=None, description="the field answered under this name")
+
+    def apply(self, payload: dict[str, Any]) -> None:
+        """Corrupt ``payload`` in place (deterministic: the same members every time)."""
+        if self.field not in payload:
+            return
+        value = payload[self.field]
+        member = int(payload.get("member_id", 0))
+        if self.null_share and (member * 2654435761 % 1000) < self.null_share * 1000:
+            value = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            changed = value * (self.scale if self.scale is not None else 1)
+            changed += self.shift if self.shift is not None else 0
+            value = type(value)(changed) if isinstance(value, int) else changed
+        payload[self.field] = value
+        if self.rename_to is not None:
+            payload[self.rename_to] = payload.pop(self.field)
 
 
 class FaultSettings(BaseModel):
@@ -28,6 +59,7 @@ class FaultSettings(BaseModel):
     rate_limit_per_s: float | None = Field(default=None, gt=0, description="token bucket refill")
     rate_limit_burst: int = Field(default=10, ge=1)
     retry_after_s: int = Field(default=1, ge=0)
+    data: list[DataFault] = Field(default_factory=list, description="wrong data, not errors")
 
 
 class Fault(BaseModel):
@@ -84,6 +116,13 @@ class FaultInjector:
         if hang:
             await asyncio.sleep(s.hang_seconds)
         return Fault(status=status, malformed=malformed and not error)
+
+    def corrupt(self, payload: Any) -> Any:
+        """``payload`` (one member's answer) with the data faults applied."""
+        if self.settings.data and isinstance(payload, dict):
+            for fault in self.settings.data:
+                fault.apply(payload)
+        return payload
 
     def _take_token(self, s: FaultSettings) -> bool:
         if s.rate_limit_per_s is None:

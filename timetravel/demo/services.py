@@ -178,7 +178,7 @@ def create_service_app(
         answer = world.answer(service, [member_id], clock.now())[0]
         if answer is None:
             return _problem(404, "Unknown member", f"member {member_id} has not joined yet")
-        return _body(answer, fault)
+        return _body(injector.corrupt(answer), fault)
 
     @app.post(
         "/v1/members/batch",
@@ -193,7 +193,7 @@ def create_service_app(
         now = clock.now()
         known = [m for m in request.member_ids if m < world.members]
         answers = world.answer(service, known, now)
-        results = [a for a in answers if a is not None]
+        results = [injector.corrupt(a) for a in answers if a is not None]
         found = {a["member_id"] for a in results}
         missing = [m for m in request.member_ids if m not in found]
         return _body(

@@ -286,7 +286,10 @@ def _drift(current: DataFrame, baseline: DataFrame, name: str) -> float | None:
             }
             return [float(found.get(i, 0)) for i in range(len(edges) + 1)]
 
-        return psi(counts(baseline), counts(current))
+        before, now = counts(baseline), counts(current)
+        if not sum(before) or not sum(now):
+            return None  # nothing to compare: the null rate check speaks for an empty field
+        return psi(before, now)
     if kind in ("string", "boolean"):
 
         def frequencies(frame: DataFrame) -> dict[str, float]:
@@ -302,7 +305,10 @@ def _drift(current: DataFrame, baseline: DataFrame, name: str) -> float | None:
             rest = known.count() - sum(found.values()) if len(rows) == _MAX_CATEGORIES else 0
             return found | ({"\x00other": float(rest)} if rest else {})
 
-        return js_distance(frequencies(baseline), frequencies(current))
+        before_freq, now_freq = frequencies(baseline), frequencies(current)
+        if not before_freq or not now_freq:
+            return None
+        return js_distance(before_freq, now_freq)
     return None
 
 

@@ -1,0 +1,123 @@
+"""Data faults injected into the demo fleet are caught by the check meant for them, and a
+clean run passes every check (fleet -> select -> snapshot -> quality, for real)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.collect.test_snapshot import source
+from timetravel.cli import app
+from timetravel.collect.selection import select_contexts
+from timetravel.collect.snapshot import snapshot_facts
+from timetravel.config import (
+    Allocation,
+    Config,
+    QualityCheck,
+    QualitySettings,
+    SelectionSettings,
+    SnapshotSettings,
+    Threshold,
+)
+from timetravel.demo.faults import DataFault, FaultSettings
+from timetravel.demo.fleet import Fleet
+from timetravel.demo.population import write_population
+from timetravel.demo.world import World
+from timetravel.quality.profile import profile_run
+from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.store import DeltaStore
+
+pytestmark = pytest.mark.spark
+
+WORLD = {"seed": 9, "members": 150}
+CLOCK = "2026-06-01T12:00:00Z"  # frozen: clean runs get the same answers
+RUN_TIMES = ["2026-06-01T06:00:00Z", "2026-06-02T06:00:00Z", "2026-06-03T06:00:00Z"]
+NULLS = Threshold(fail=0.1)
+DRIFT = Threshold(warn=0.1, fail=0.25)
+CHECKS = [
+    QualityCheck(source="ratings", field="thumbs_up", max_null_rate=NULLS, max_drift=DRIFT),
+    QualityCheck(source="ratings", field="thumbs_down", max_null_rate=NULLS, max_drift=DRIFT),
+    QualityCheck(source="member-profile", field="plan", max_null_rate=NULLS),
+    QualityCheck(source="member-profile", field="tenure_days", max_null_rate=NULLS),
+    QualityCheck(source="member-profile", min_coverage=Threshold(fail=0.9)),
+]
+FAULTS = {
+    "ratings": [
+        DataFault(field="thumbs_up", scale=100),  # a unit change
+        DataFault(field="thumbs_down", shift=25),  # a shifted distribution
+    ],
+    "member-profile": [
+        DataFault(field="plan", null_share=0.5),  # half the members' plan turns null
+        DataFault(field="tenure_days", rename_to="tenure"),  # a renamed field
+    ],
+}
+MEANT = {
+    ("ratings", "thumbs_up", "drift_previous"),
+    ("ratings", "thumbs_down", "drift_previous"),
+    ("member-profile", "plan", "null_rate"),
+    ("member-profile", "tenure_days", "null_rate"),
+}
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    services = ("ratings", "member-profile")
+    with Fleet.up(tmp_path_factory.mktemp("fleet"), world=WORLD, services=services) as up:
+        up.clock.set(CLOCK)
+        yield up
+
+
+def test_each_data_fault_fails_its_check_and_nothing_else(  # type: ignore[no-untyped-def]
+    spark, local_config: Config, fleet: Fleet, tmp_path: Path
+) -> None:
+    config = local_config.model_copy(
+        update={
+            "selection": SelectionSettings(allocation=Allocation(sample_size=150), seed=1),
+            "snapshot": SnapshotSettings(
+                fleet_file=str(fleet.state_dir / "fleet.json"),
+                sources=[source("ratings"), source("member-profile")],
+            ),
+            "quality": QualitySettings(checks=CHECKS),
+        }
+    )
+    store = DeltaStore(spark, config)
+    write_population(store, World(**WORLD), RUN_TIMES[0])  # type: ignore[arg-type]
+
+    def run(at: str) -> str:
+        run_id = select_contexts(store, config.selection, at).run_id
+        assert snapshot_facts(store, config, run_id).status == "ok"
+        return run_id
+
+    first, clean = run(RUN_TIMES[0]), run(RUN_TIMES[1])
+    profile_run(store, config, first)
+    calm = profile_run(store, config, clean)
+    assert {c.status for c in calm.checks} == {"pass"}, [
+        c for c in calm.checks if c.status != "pass"
+    ]
+    assert {c.check for c in calm.checks} >= {"drift_previous", "null_rate", "coverage"}
+
+    try:
+        for service, faults in FAULTS.items():
+            fleet.set_faults(service, FaultSettings(data=faults))
+        faulty = run(RUN_TIMES[2])
+    finally:
+        for service in FAULTS:
+            fleet.set_faults(service, FaultSettings())
+    result = profile_run(store, config, faulty)
+    failed = {(c.source, c.field, c.check) for c in result.checks if c.status == "fail"}
+    assert failed == MEANT
+    others = [c for c in result.checks if (c.source, c.field, c.check) not in MEANT]
+    assert {c.status for c in others} == {"pass"}, [c for c in others if c.status != "pass"]
+    assert result.status == "failed"
+    assert RunsIndex(config).get(faulty).status("quality") == "failed"
+
+    # The CLI says so too, and exits non-zero (same JVM: the session is reused).
+    conf = tmp_path / "quality.yaml"
+    conf.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True)))
+    cli = CliRunner().invoke(app, ["--conf", str(conf), "quality", "--run-id", faulty])
+    assert cli.exit_code == 1, cli.output
+    assert "FAIL  member-profile.tenure_days" in cli.output
