@@ -61,6 +61,11 @@ def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> Non
     assert "select=ok, snapshot=ok" in out
     assert "(the schedule's quality stage)" in out and "population (95% CI)" in out
     assert "quality=ok" in out
+    # The faulty run: each injected fault fails its check; the report is written.
+    assert "== a faulty run at" in out and "quality failed" in out
+    assert "FAIL  ratings.thumbs_up" in out and "drift_previous" in out
+    assert "FAIL  member-profile.plan" in out and "null_rate" in out
+    assert (tmp_path / "quality-report.html").exists() and "report: " in out
     assert "== training set: 'plays a comedy in the next 7 days'" in out
     assert "thumbs_up_share" in out and "cross-validated AUC, same model: as-of" in out
     assert "timetravel serve --insecure-local" in out

@@ -264,6 +264,21 @@ def quality(
         raise typer.Exit(code=1)
 
 
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Option(help="The run whose quality to report.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+) -> None:
+    """Write a run's quality as one self-contained HTML file (reads Delta; no Spark)."""
+    from timetravel.quality.report import render_report
+
+    html = render_report(_config(ctx), run_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    typer.echo(f"report of {run_id}: {out.resolve()} ({len(html) // 1024} KiB)")
+
+
 @schedule_app.command("due")
 def schedule_due(
     ctx: typer.Context,

@@ -121,3 +121,52 @@ def test_each_data_fault_fails_its_check_and_nothing_else(  # type: ignore[no-un
     cli = CliRunner().invoke(app, ["--conf", str(conf), "quality", "--run-id", faulty])
     assert cli.exit_code == 1, cli.output
     assert "FAIL  member-profile.tenure_days" in cli.output
+
+    # The report: one self-contained HTML file, each section holding data.
+    out = tmp_path / "report.html"
+    written = CliRunner().invoke(
+        app, ["--conf", str(conf), "report", "--run-id", faulty, "--out", str(out)]
+    )
+    assert written.exit_code == 0, written.output
+    sections = parse_report(out.read_text())
+    assert sections["checks"]["rows"] == len(result.checks) + 1  # and the header
+    assert sections["checks"]["fail"] == len(MEANT)
+    assert sections["histograms"]["svg"] >= 4  # thumbs_up, thumbs_down, tenure_days, ...
+    assert sections["coverage"]["rows"] >= 2 and "%" in sections["coverage"]["text"]
+    assert sections["drift"]["svg"] == 2  # thumbs_up and thumbs_down against the previous run
+    assert "http://" not in out.read_text().replace("http://www.w3.org/2000/svg", "")
+
+
+def parse_report(html: str) -> dict[str, dict[str, object]]:
+    """Per section id: table rows, inline SVG charts, cells marked fail, and its text."""
+    from html.parser import HTMLParser
+
+    sections: dict[str, dict[str, object]] = {}
+
+    class Reader(HTMLParser):
+        current: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found = dict(attrs)
+            if tag == "section":
+                self.current = found.get("id")
+                sections[self.current or ""] = {"rows": 0, "svg": 0, "fail": 0, "text": ""}
+            elif self.current is not None:
+                section = sections[self.current]
+                if tag == "tr":
+                    section["rows"] = int(section["rows"]) + 1  # type: ignore[call-overload]
+                elif tag == "svg":
+                    section["svg"] = int(section["svg"]) + 1  # type: ignore[call-overload]
+                elif tag == "td" and found.get("class") == "fail":
+                    section["fail"] = int(section["fail"]) + 1  # type: ignore[call-overload]
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "section":
+                self.current = None
+
+        def handle_data(self, data: str) -> None:
+            if self.current is not None:
+                sections[self.current]["text"] = str(sections[self.current]["text"]) + data
+
+    Reader().feed(html)
+    return sections

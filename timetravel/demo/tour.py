@@ -22,13 +22,21 @@ import httpx
 
 from timetravel.collect.selection import SelectionResult, select_contexts
 from timetravel.collect.snapshot import SnapshotResult, snapshot_facts
-from timetravel.config import Config, ScheduleSettings
+from timetravel.config import (
+    Config,
+    QualityCheck,
+    QualitySettings,
+    ScheduleSettings,
+    Threshold,
+)
+from timetravel.demo.faults import DataFault, FaultSettings
 from timetravel.demo.fleet import Fleet
 from timetravel.demo.leakage import compare_with_naive, genre_labels
 from timetravel.demo.population import POPULATION_TABLE, read_population, write_population
 from timetravel.demo.showcase import describe_change, summarize
 from timetravel.demo.world import SERVICES, World
-from timetravel.quality.profile import read_quality
+from timetravel.quality.profile import profile_run, read_quality
+from timetravel.quality.report import render_report
 from timetravel.reports import (
     quality_table,
     runs_table,
@@ -98,7 +106,8 @@ def run_demo(
                 + (f" (panel from {selected.previous_run_id})" if selected.previous_run_id else "")
                 + f"; snapshot {snap.status}: {coverage}"
             )
-        _schedule(store, snapshot_config, fleet, results[-1][0].run_time, say)
+        scheduled = _schedule(store, snapshot_config, fleet, results[-1][0].run_time, say)
+        _faulty_run(store, snapshot_config, fleet, scheduled, say)
     say("fleet stopped")
     last_selection, last_snapshot = results[-1]
     say("\n" + selection_table(last_selection))
@@ -111,7 +120,7 @@ def run_demo(
 
 def _schedule(
     store: DeltaStore, config: Config, fleet: Fleet, last_run: datetime, say: Callable[[str], None]
-) -> None:
+) -> datetime:
     """The schedule takes over after the hand-started runs; the clock jumps two run times."""
     schedule = ScheduleSettings(
         cron="0 6 * * *",
@@ -135,6 +144,51 @@ def _schedule(
     say("\n-- timetravel status")
     for line in status_text(assess(schedule, RunsIndex(config).list(), now)).splitlines():
         say("  " + line)
+    return now
+
+
+def _faulty_run(
+    store: DeltaStore, config: Config, fleet: Fleet, after: datetime, say: Callable[[str], None]
+) -> None:
+    """One run while two services answer wrong data; the quality stage catches both."""
+    checks = QualitySettings(
+        checks=[
+            QualityCheck(
+                source="ratings", field="thumbs_up", max_drift=Threshold(warn=0.1, fail=0.25)
+            ),
+            QualityCheck(source="member-profile", field="plan", max_null_rate=Threshold(fail=0.05)),
+        ]
+    )
+    checked = config.model_copy(update={"quality": checks})
+    run_time = after.replace(hour=6, minute=0) + timedelta(days=1)
+    say(
+        f"\n== a faulty run at {run_time.isoformat()}: ratings answers thumbs_up x100 (a unit "
+        "change), member-profile answers no plan for half the members"
+    )
+    faults = {
+        "ratings": [DataFault(field="thumbs_up", scale=100)],
+        "member-profile": [DataFault(field="plan", null_share=0.5)],
+    }
+    fleet.clock.set(run_time)
+    try:
+        for service, data in faults.items():
+            fleet.set_faults(service, FaultSettings(data=data))
+        selected = select_contexts(store, config.selection, run_time)
+        snapshot_facts(store, config, selected.run_id)
+    finally:
+        for service in faults:
+            fleet.set_faults(service, FaultSettings())
+    result = profile_run(store, checked, selected.run_id)
+    say(f"  quality {result.status}; the checks that did not pass:")
+    for check in result.checks:
+        if check.status != "pass":
+            value = "" if check.value is None else f"{check.value:.3g}"
+            where = f"{check.source}.{check.field}" if check.field else check.source
+            status = check.status.upper()
+            say(f"    {status:<5} {where:<24} {check.check:<16} {value:>8}  {check.expected}")
+    out = Path(config.demo.state_dir).parent / "quality-report.html"
+    out.write_text(render_report(config, selected.run_id), encoding="utf-8")
+    say(f"  report: {out.resolve()}  (timetravel report --run-id {selected.run_id})")
 
 
 def _training_set(

@@ -330,7 +330,7 @@ def _previous_fields(runs: RunsIndex, run: Any) -> dict[str, dict[str, str]] | N
 
 def read_quality(config: Config, run_id: str) -> QualityResult:
     """The statistics the run's quality stage stored (its latest attempt), read by delta-rs."""
-    from timetravel.warehouse.deltars import read_table
+    from timetravel.warehouse.deltars import query_table, sql_text
 
     record = RunsIndex(config).get(run_id).stages.get(QUALITY_STAGE)
     if record is None or record.status not in ("ok", "warn", "failed"):
@@ -338,15 +338,19 @@ def read_quality(config: Config, run_id: str) -> QualityResult:
     if QUALITY_STATS_TABLE not in record.table_versions:
         raise RunNotFoundError(f"run {run_id!r}: its quality stage failed before writing")
     version = record.table_versions[QUALITY_STATS_TABLE]
-    rows = [r for r in read_table(config, QUALITY_STATS_TABLE, version=version).to_pylist()]
-    mine = [r for r in rows if r["run_id"] == run_id]
+    mine = query_table(
+        config, QUALITY_STATS_TABLE, version=version, where=f"run_id = {sql_text(run_id)}"
+    ).to_pylist()
     latest = max(r["computed_at"] for r in mine)
     names = [f for f in FieldStats.__dataclass_fields__]
     stats = [FieldStats(**{n: r[n] for n in names}) for r in mine if r["computed_at"] == latest]
     checks = []
     if QUALITY_CHECKS_TABLE in record.table_versions:
-        stored = read_table(
-            config, QUALITY_CHECKS_TABLE, version=record.table_versions[QUALITY_CHECKS_TABLE]
+        stored = query_table(
+            config,
+            QUALITY_CHECKS_TABLE,
+            version=record.table_versions[QUALITY_CHECKS_TABLE],
+            where=f"run_id = {sql_text(run_id)}",
         ).to_pylist()
         keys = list(CheckResult.__dataclass_fields__)
         checks = [

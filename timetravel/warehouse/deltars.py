@@ -132,6 +132,33 @@ def read_table(
     return dataset.to_table(columns=list(columns) if columns else None)
 
 
+def sql_text(value: str) -> str:
+    """A SQL string literal (quotes doubled), for values in delta-rs predicates and queries."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def query_table(
+    config: Config,
+    name: str,
+    *,
+    version: int | None = None,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
+) -> pa.Table:
+    """Rows of a table through delta-rs's own query engine (DataFusion).
+
+    Unlike a pyarrow dataset over a delta-rs table, which can abort a short-lived process at
+    exit (std::terminate in its I/O threads), this is safe in every CLI command.
+    """
+    import pyarrow as pa
+    from deltalake import QueryBuilder
+
+    table = open_table(config, name, version)
+    selected = ", ".join('"' + c.replace('"', '""') + '"' for c in columns) if columns else "*"
+    sql = f"SELECT {selected} FROM t" + (f" WHERE {where}" if where else "")
+    return pa.table(QueryBuilder().register("t", table).execute(sql).read_all())
+
+
 def join_facts(
     config: Config,
     labels: pa.Table,

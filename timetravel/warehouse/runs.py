@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from timetravel.errors import RunNotFoundError, StoreError, TableNotFoundError
 from timetravel.times import from_micros, to_micros
 from timetravel.warehouse.conflicts import retry_conflicts
-from timetravel.warehouse.deltars import open_table, table_uri
+from timetravel.warehouse.deltars import open_table, sql_text, table_uri
 from timetravel.warehouse.layout import RUNS_TABLE
 from timetravel.warehouse.s3 import delta_rs_options
 from timetravel.warehouse.store import time_travel_properties
@@ -102,7 +102,7 @@ class RunsIndex:
                     row,
                     # The literal lets delta-rs read, rewrite and check conflicts in this
                     # run's partition only: writers of other runs do not collide with it.
-                    f"t.run_id = {_sql_text(run_id)} AND t.run_id = s.run_id AND t.stage = s.stage",
+                    f"t.run_id = {sql_text(run_id)} AND t.run_id = s.run_id AND t.stage = s.stage",
                     source_alias="s",
                     target_alias="t",
                 )
@@ -144,7 +144,7 @@ class RunsIndex:
         # Through delta-rs's own query engine: a pyarrow dataset over a delta-rs table can
         # abort a short-lived process at exit (std::terminate in its I/O threads), which is
         # what every CLI reader of the index is.
-        where = f" WHERE run_id = {_sql_text(run_id)}" if run_id is not None else ""
+        where = f" WHERE run_id = {sql_text(run_id)}" if run_id is not None else ""
         reader = QueryBuilder().register("runs", table).execute(f"SELECT * FROM runs{where}")
         rows = pa.table(reader.read_all())
         for name in _INSTANTS:
@@ -238,11 +238,6 @@ def _row(
         },
         schema=schema,
     )
-
-
-def _sql_text(value: str) -> str:
-    """A SQL string literal (quotes doubled), for run ids in a MERGE predicate."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
