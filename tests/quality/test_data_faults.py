@@ -131,7 +131,8 @@ def test_each_data_fault_fails_its_check_and_nothing_else(  # type: ignore[no-un
     sections = parse_report(out.read_text())
     assert sections["checks"]["rows"] == len(result.checks) + 1  # and the header
     assert sections["checks"]["fail"] == len(MEANT)
-    assert sections["histograms"]["svg"] >= 4  # thumbs_up, thumbs_down, tenure_days, ...
+    assert sections["histograms"]["svg"] >= 2  # thumbs_up, thumbs_down (tenure_days: all null)
+    assert "ratings.thumbs_up" in str(sections["histograms"]["text"])
     assert sections["coverage"]["rows"] >= 2 and "%" in sections["coverage"]["text"]
     assert sections["drift"]["svg"] == 2  # thumbs_up and thumbs_down against the previous run
     assert "http://" not in out.read_text().replace("http://www.w3.org/2000/svg", "")
