@@ -113,6 +113,19 @@ def run_concurrently(url: str, one, clients: int, requests: int) -> dict[str, fl
     }
 
 
+def wait_until_up(client: httpx.Client, timeout_s: float = 60) -> None:
+    """Poll ``/healthz`` until the server answers (it was just started)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.get("/healthz")
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     values = np.array(samples) * 1000
     return {f"p{p}_ms": round(float(np.percentile(values, p)), 2) for p in (50, 95, 99)} | {
@@ -170,15 +183,7 @@ def main() -> None:
     span = args.runs * 86400 + 3 * 86400
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            wait_until_up(client)
 
             def one(http: httpx.Client = client, pick: random.Random = rng) -> float:
                 key = pick.randrange(args.contexts)

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import yaml
 from _results import record
-from api_latency import percentiles
+from api_latency import percentiles, wait_until_up
 
 from timetravel.config import load_config, load_config_dict
 from timetravel.demo.fleet import free_port
@@ -120,15 +120,7 @@ def lookups(conf_file: Path, contexts: int, runs: int, requests: int) -> dict[st
     rng = random.Random(7)  # the same requests in both passes
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            wait_until_up(client)
 
             def one() -> float:
                 key = rng.randrange(contexts)

@@ -36,24 +36,32 @@ def sources() -> list[SourceSettings]:
     ]
 
 
-@pytest.fixture
-def run(spark, local_config: Config) -> tuple[DeltaStore, Config]:  # type: ignore[no-untyped-def]
+def select(store: DeltaStore, config: Config, run_id: str, at: str) -> None:
+    """The context set of ``run_id`` (CONTEXTS), committed and indexed as its select stage."""
     from pyspark.sql import functions as F
 
-    config = local_config.model_copy(update={"snapshot": SnapshotSettings(sources=sources())})
-    store = DeltaStore(spark, config)
-    contexts = spark.createDataFrame(
+    contexts = store.spark.createDataFrame(
         CONTEXTS, "member_id long, stratum string, design_weight double"
     ).select(
         "*",
-        F.lit(RUN).alias("run_id"),
-        F.to_timestamp(F.lit(AT)).alias("run_time"),
-        F.to_date(F.to_timestamp(F.lit(AT))).alias("run_date"),
+        F.lit(run_id).alias("run_id"),
+        F.to_timestamp(F.lit(at)).alias("run_time"),
+        F.to_date(F.to_timestamp(F.lit(at))).alias("run_date"),
     )
     store.create(CONTEXT_SETS_TABLE, contexts.schema, partition_by=["run_date"])
-    selected = store.append(CONTEXT_SETS_TABLE, contexts, user_metadata=RUN)
+    selected = store.append(CONTEXT_SETS_TABLE, contexts, user_metadata=run_id)
+    RunsIndex(config).record(
+        run_id, at, "select", "ok", table_versions={CONTEXT_SETS_TABLE: selected}
+    )
+
+
+@pytest.fixture
+def run(spark, local_config: Config) -> tuple[DeltaStore, Config]:  # type: ignore[no-untyped-def]
+
+    config = local_config.model_copy(update={"snapshot": SnapshotSettings(sources=sources())})
+    store = DeltaStore(spark, config)
+    select(store, config, RUN, AT)
     runs = RunsIndex(config)
-    runs.record(RUN, AT, "select", "ok", table_versions={CONTEXT_SETS_TABLE: selected})
     ratings = write_facts(
         store,
         "ratings",
@@ -207,19 +215,8 @@ def add_run(
     store: DeltaStore, config: Config, run_id: str, at: str, up: dict[int, int], plans: list[str]
 ) -> None:
     """Another run over the same contexts, with the given field values."""
-    from pyspark.sql import functions as F
-
-    contexts = store.spark.createDataFrame(
-        CONTEXTS, "member_id long, stratum string, design_weight double"
-    ).select(
-        "*",
-        F.lit(run_id).alias("run_id"),
-        F.to_timestamp(F.lit(at)).alias("run_time"),
-        F.to_date(F.to_timestamp(F.lit(at))).alias("run_date"),
-    )
-    selected = store.append(CONTEXT_SETS_TABLE, contexts, user_metadata=run_id)
+    select(store, config, run_id, at)
     runs = RunsIndex(config)
-    runs.record(run_id, at, "select", "ok", table_versions={CONTEXT_SETS_TABLE: selected})
     snapshot_time = at.replace("06:00:00Z", "06:10:00")
     ratings = write_facts(
         store,

@@ -112,7 +112,7 @@ def test_stages_subset_counts_only_those_stages() -> None:
         ({"stages": []}, "at least 1"),
         ({"stages": ["snapshot", "select"]}, "flow order"),
         ({"stages": ["select", "select"]}, "unique"),
-        ({"stages": ["quality"]}, "select"),
+        ({"stages": ["report"]}, "select"),
         ({"catch_up": "some"}, "latest"),
         ({"max_lag": "soon"}, "not a duration"),
         ({"start_at": "2026-06-01T06:00:00"}, "UTC offset"),

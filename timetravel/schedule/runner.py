@@ -64,15 +64,7 @@ def run_due(
         outcomes = []
         for slot in plan_slots(config.schedule, runs.list(), now):
             if slot.action == "missed":
-                runs.record(
-                    slot.run_id,
-                    slot.run_time,
-                    SCHEDULE_STAGE,
-                    "missed",
-                    details={"reason": slot.reason, "lag_s": slot.lag.total_seconds()},
-                )
-                say(f"{slot.run_id}: missed: {slot.reason}")
-                outcomes.append(Outcome(slot, "missed", slot.reason))
+                outcomes.append(_record_missed(runs, slot, say))
             elif slot.action == "run":
                 outcomes.append(_run_slot(store, config, runs, slot, offset, say))
         if not outcomes:
@@ -140,21 +132,26 @@ def run_scheduled_stage(
             f"(cron {config.schedule.cron!r}; latest: {', '.join(ticks) or 'none'})"
         )
     if slot.action == "missed":
-        runs.record(
-            slot.run_id,
-            slot.run_time,
-            SCHEDULE_STAGE,
-            "missed",
-            details={"reason": slot.reason, "lag_s": slot.lag.total_seconds()},
-        )
-        say(f"{slot.run_id}: missed: {slot.reason}")
-        return Outcome(slot, "missed", slot.reason)
+        return _record_missed(runs, slot, say)
     if stage not in slot.stages:
         say(f"{slot.run_id}: {stage} has nothing to do ({slot.reason})")
         return Outcome(slot, "done", slot.reason)
     rest = slot.stages[slot.stages.index(stage) + 1 :]
     only = replace(slot, stages=(stage,))
     return _run_slot(store(), config, runs, only, offset, say, final=not rest)
+
+
+def _record_missed(runs: RunsIndex, slot: Slot, say: Callable[[str], None]) -> Outcome:
+    """A missed run time stays visible: its ``schedule`` row says missed, and why."""
+    runs.record(
+        slot.run_id,
+        slot.run_time,
+        SCHEDULE_STAGE,
+        "missed",
+        details={"reason": slot.reason, "lag_s": slot.lag.total_seconds()},
+    )
+    say(f"{slot.run_id}: missed: {slot.reason}")
+    return Outcome(slot, "missed", slot.reason)
 
 
 def _run_slot(
