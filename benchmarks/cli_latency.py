@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,8 +32,21 @@ COMMANDS = {
     "features": ["features"],
     "status": ["status"],
     "schedule due": ["schedule", "due"],
+    # The demo's faulty run: its stored quality (exit 1: a check failed) and its report.
+    "quality --stored --json": ["quality", "--run-id", "{quality_run}", "--stored", "--json"],
+    "report": ["report", "--run-id", "{quality_run}", "--out", "{tmp}/report.html"],
 }
 GOAL_S = 2.0
+
+
+def _latest_quality_run(conf: str) -> str:
+    from timetravel.config import load_config
+    from timetravel.warehouse.runs import RunsIndex
+
+    runs = [r for r in RunsIndex(load_config(conf)).list() if r.status("quality")]
+    if not runs:
+        raise SystemExit("no run with a quality stage: run `make demo` first")
+    return max(runs, key=lambda r: r.run_time).run_id
 
 
 def main() -> None:
@@ -43,7 +57,10 @@ def main() -> None:
     # No Java reachable: a command that tried to start Spark would fail, not be timed.
     env = {**os.environ, "PATH": str(Path(sys.executable).parent), "JAVA_HOME": "/nonexistent"}
     medians = {}
-    for name, command in COMMANDS.items():
+    tmp = tempfile.mkdtemp()
+    quality_run = _latest_quality_run(args.conf)
+    for name, template in COMMANDS.items():
+        command = [part.format(quality_run=quality_run, tmp=tmp) for part in template]
         times = []
         for _ in range(args.repeat):
             started = time.perf_counter()

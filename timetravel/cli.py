@@ -237,18 +237,22 @@ def snapshot(
 def quality(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Option(help="The run whose facts to check.")],
+    stored: Annotated[
+        bool,
+        typer.Option("--stored", help="Show what the run's quality stage stored (no Spark)."),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Statistics and checks of a run's facts (per source, field and stratum, with population
-    estimates); exits 1 when a check fails."""
+    estimates); exits 1 when a check fails. --stored reads the last result instead."""
     import json
     from dataclasses import asdict
 
-    from timetravel.quality.profile import profile_run
+    from timetravel.quality.profile import profile_run, read_quality
     from timetravel.reports import quality_table
 
     config = _config(ctx)
-    result = profile_run(_store(config), config, run_id)
+    result = read_quality(config, run_id) if stored else profile_run(_store(config), config, run_id)
     if json_out:
         body = {
             "run_id": run_id,

@@ -137,6 +137,33 @@ def test_each_data_fault_fails_its_check_and_nothing_else(  # type: ignore[no-un
     assert sections["drift"]["svg"] == 2  # thumbs_up and thumbs_down against the previous run
     assert "http://" not in out.read_text().replace("http://www.w3.org/2000/svg", "")
 
+    # Reading what was stored needs no JVM: both answer in subprocesses with no Java.
+    import json
+    import subprocess
+    import sys
+
+    no_java = {"PATH": str(Path(sys.executable).parent), "JAVA_HOME": "/nonexistent"}
+    base = [sys.executable, "-m", "timetravel.cli", "--conf", str(conf)]
+    shown = subprocess.run(
+        [*base, "quality", "--run-id", faulty, "--stored", "--json"],
+        capture_output=True,
+        text=True,
+        env=no_java,
+        timeout=120,
+    )
+    assert shown.returncode == 1, shown.stderr[-2000:]  # the stored verdict: failed
+    stored = json.loads(shown.stdout)
+    assert stored["status"] == "failed" and len(stored["checks"]) == len(result.checks)
+    again = tmp_path / "again.html"
+    reported = subprocess.run(
+        [*base, "report", "--run-id", faulty, "--out", str(again)],
+        capture_output=True,
+        text=True,
+        env=no_java,
+        timeout=120,
+    )
+    assert reported.returncode == 0 and again.exists(), reported.stderr[-2000:]
+
 
 def parse_report(html: str) -> dict[str, dict[str, object]]:
     """Per section id: table rows, inline SVG charts, cells marked fail, and its text."""
