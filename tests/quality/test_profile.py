@@ -208,6 +208,15 @@ def test_the_api_returns_a_runs_quality(run: tuple[DeltaStore, Config]) -> None:
         assert len(every.json()["stats"]) == 15
         missing = client.get("/v1/runs/run-nope/quality", headers=auth())
         assert missing.status_code == 404 and "run-nope" in missing.json()["detail"]
+        for odd in ("run'; DROP TABLE runs; --", "r" * 5000, "%00", "ü"):
+            answer = client.get(f"/v1/runs/{odd}/quality", headers=auth())
+            assert answer.status_code in (404, 422), (odd[:20], answer.status_code)
+        assert (
+            client.get(
+                f"/v1/runs/{RUN}/quality", headers=auth(), params={"strata": "maybe"}
+            ).status_code
+            == 422
+        )
         assert client.get(f"/v1/runs/{RUN}/quality").status_code == 401
 
 
