@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import yaml
 from _results import record
-from api_latency import percentiles, wait_until_up
+from api_latency import percentiles, timed_lookup, wait_until_up
 
 from timetravel.config import load_config, load_config_dict
 from timetravel.demo.fleet import free_port
@@ -125,14 +125,7 @@ def lookups(conf_file: Path, contexts: int, runs: int, requests: int) -> dict[st
             def one() -> float:
                 key = rng.randrange(contexts)
                 at = FIRST + timedelta(seconds=rng.randrange(runs * 86400))
-                started = time.perf_counter()
-                response = client.get(
-                    f"/v1/contexts/{key}/features",
-                    params={"as_of": at.isoformat(), "features": FEATURES},
-                )
-                elapsed = time.perf_counter() - started
-                response.raise_for_status()
-                return elapsed
+                return timed_lookup(client, key, at, FEATURES)
 
             cold = one()
             for _ in range(50):

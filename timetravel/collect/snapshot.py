@@ -230,7 +230,7 @@ def _missing_pairs(
         # Facts of a run are only ever written by commits tagged with its id: a table with
         # no such commit (every first attempt) needs no scan, which saves planning a Delta
         # read per source.
-        if store.exists(table) and _commits_of(store, table, run_id):
+        if store.exists(table) and store.versions_tagged(table, run_id):
             have = store.read(table).where(F.col("run_id") == run_id).select(*entity)
             wanted = wanted.join(have, entity, "left_anti")
             resumed = True
@@ -404,7 +404,7 @@ def _commit(
         )
         # The txn version counts this run's earlier commits: an attempt that died before
         # committing reuses its number, one that committed gets a new one.
-        txn_version = _commits_of(store, table, run_id)
+        txn_version = len(store.versions_tagged(table, run_id))
         attempt = max(attempt, txn_version + 1)
         version = None
         if now.get((name, True), (0, 0))[0]:
@@ -436,17 +436,15 @@ def _commit(
             SNAPSHOT_ERRORS_TABLE,
             errors,
             user_metadata=run_id,
-            txn=Txn(f"snapshot-errors:{run_id}", _commits_of(store, SNAPSHOT_ERRORS_TABLE, run_id)),
+            txn=Txn(
+                f"snapshot-errors:{run_id}",
+                len(store.versions_tagged(SNAPSHOT_ERRORS_TABLE, run_id)),
+            ),
         )
     versions[SNAPSHOT_ERRORS_TABLE] = (
         version if version is not None else store.latest_version(SNAPSHOT_ERRORS_TABLE)
     )
     return attempt, versions
-
-
-def _commits_of(store: DeltaStore, table: str, run_id: str) -> int:
-    """How many commits of ``table`` carry ``run_id`` (read from the log, no Spark job)."""
-    return sum(1 for c in store.history(table) if c.user_metadata == run_id)
 
 
 def _latencies(outcomes: DataFrame) -> dict[str, dict[str, float]]:

@@ -89,28 +89,21 @@ def evaluate(
             results.append(
                 judge(check.source, check.field, "null_rate", null_rate, check.max_null_rate)
             )
-        if check.min_value is not None and low is not None:
-            bad = low < check.min_value
+        for name, seen, bound, sign in (
+            ("min_value", low, check.min_value, ">="),
+            ("max_value", high, check.max_value, "<="),
+        ):
+            if bound is None or seen is None:
+                continue
+            bad = seen < bound if sign == ">=" else seen > bound
             results.append(
                 CheckResult(
                     check.source,
                     check.field,
-                    "min_value",
+                    name,
                     "fail" if bad else "pass",
-                    low,
-                    f">= {check.min_value}",
-                )
-            )
-        if check.max_value is not None and high is not None:
-            bad = high > check.max_value
-            results.append(
-                CheckResult(
-                    check.source,
-                    check.field,
-                    "max_value",
-                    "fail" if bad else "pass",
-                    high,
-                    f"<= {check.max_value}",
+                    seen,
+                    f"{sign} {bound}",
                 )
             )
         if check.allowed_values is not None:

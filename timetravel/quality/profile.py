@@ -8,14 +8,16 @@ statistic is given overall (stratum ``*``) and per stratum, next to the design-w
 population estimate (:mod:`timetravel.quality.estimates`): the sample's plain mean leans
 toward the strata the allocation over-sampled, the weighted one does not.
 
-One Spark aggregation per source (a rollup over the stratum); the rows are appended to the
-Delta table ``quality/stats`` (one commit per attempt, tagged with the run id) and the runs
-index gets a ``quality`` stage pointing at that version.
+Per source, one Spark aggregation over the strata and one over the whole sample (distinct
+counts and quantiles do not add up). The rows and the checks' verdicts are appended to the
+Delta tables ``quality/stats`` and ``quality/checks`` (one commit per attempt, tagged with the
+run id), and the runs index gets a ``quality`` stage pointing at both versions.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,7 @@ from timetravel.quality.checks import STAGE_STATUS, CheckResult, SourceFacts, ev
 from timetravel.quality.estimates import StratumMoments, stratified_mean
 from timetravel.times import from_micros
 from timetravel.warehouse.layout import QUALITY_CHECKS_TABLE, QUALITY_STATS_TABLE, facts_table
-from timetravel.warehouse.runs import RunsIndex
+from timetravel.warehouse.runs import RunInfo, RunsIndex
 from timetravel.warehouse.store import Txn
 
 if TYPE_CHECKING:
@@ -40,6 +42,8 @@ __all__ = [
     "QualityResult",
     "profile_run",
     "read_quality",
+    "latest_before",
+    "snapshotted",
     "OVERALL",
     "QUALITY_STAGE",
 ]
@@ -100,9 +104,10 @@ def profile_run(store: DeltaStore, config: Config, run_id: str) -> QualityResult
     runs = RunsIndex(store.config, spark=store.spark)
     run = runs.get(run_id)
     snapshot = run.stages.get("snapshot")
-    if snapshot is None or snapshot.status not in ("ok", "partial"):
+    if snapshot is None or not snapshotted(run):
         raise RunNotFoundError(f"run {run_id!r} has no completed snapshot to check")
-    baselines = _baselines(runs, run, config)  # a missing reference run fails before anything
+    listed = runs.list()
+    baselines = _baselines(runs, listed, run, config)  # a missing reference run fails first
     runs.record(run_id, run.run_time, QUALITY_STAGE, "running")
     entity = list(config.selection.entity)
     try:
@@ -127,7 +132,7 @@ def profile_run(store: DeltaStore, config: Config, run_id: str) -> QualityResult
             (s.source, s.field): (s.null_rate, s.min, s.max) for s in stats if s.stratum == OVERALL
         }
         checks = evaluate(
-            config.quality, measured, overall, run.run_time, _previous_fields(runs, run)
+            config.quality, measured, overall, run.run_time, _previous_fields(listed, run)
         )
         checks += _drift_checks(store, config, run_id, snapshot.table_versions, baselines)
         versions = _write(store, run_id, stats, checks)
@@ -185,34 +190,30 @@ def _measure(
         *outside,
     ).collect()[0]
     whole = next((f for f in fields if f.stratum == OVERALL), None)
-    types = {
-        f.name: f.dataType.simpleString()
-        for f in facts.schema.fields
-        if f.name not in _BOOKKEEPING and f.name not in entity
-    }
     return SourceFacts(
         source,
         whole.contexts if whole else 0,
         whole.facts if whole else 0,
         int(row["rows"]),
         from_micros(row["oldest"]) if row["oldest"] is not None else None,
-        types,
+        _source_fields(facts, entity),
         {name: int(row[f"o{i}"] or 0) for i, name in enumerate(allowed)},
     )
 
 
-def _baselines(runs: RunsIndex, run: Any, config: Config) -> dict[str, Any]:
+def _baselines(
+    runs: RunsIndex, listed: list[RunInfo], run: RunInfo, config: Config
+) -> dict[str, RunInfo]:
     """The runs drift is measured against: the latest earlier snapshotted run ("previous")
     and ``quality.reference_run`` ("reference")."""
-    done = ("ok", "partial")
     baselines = {}
-    earlier = [r for r in runs.list() if r.run_time < run.run_time and r.status("snapshot") in done]
-    if earlier:
-        baselines["previous"] = max(earlier, key=lambda r: r.run_time)
+    previous = latest_before(listed, run, snapshotted)
+    if previous is not None:
+        baselines["previous"] = previous
     reference = config.quality.reference_run
     if reference is not None and any(c.max_drift for c in config.quality.checks):
         pinned = runs.get(reference)  # RunNotFoundError names it
-        if pinned.status("snapshot") not in done:
+        if not snapshotted(pinned):
             raise RunNotFoundError(
                 f"quality.reference_run {reference!r} has no completed snapshot to compare with"
             )
@@ -225,7 +226,7 @@ def _drift_checks(
     config: Config,
     run_id: str,
     versions: dict[str, int],
-    baselines: dict[str, Any],
+    baselines: dict[str, RunInfo],
 ) -> list[CheckResult]:
     """Each ``max_drift`` check against each baseline run, measured with Spark."""
     from dataclasses import replace
@@ -266,7 +267,7 @@ def _drift(current: DataFrame, baseline: DataFrame, name: str) -> float | None:
 
     column = F.col(f"`{name}`")
     kind = current.schema[name].dataType.simpleString()
-    if kind in _NUMERIC or kind.startswith("decimal"):
+    if _is_numeric(kind):
         value = column.cast("double")
         deciles = baseline.agg(
             F.percentile_approx(value, [i / 10 for i in range(1, 10)]).alias("q")
@@ -312,18 +313,18 @@ def _drift(current: DataFrame, baseline: DataFrame, name: str) -> float | None:
     return None
 
 
-def _previous_fields(runs: RunsIndex, run: Any) -> dict[str, dict[str, str]] | None:
+def _previous_fields(listed: list[RunInfo], run: RunInfo) -> dict[str, dict[str, str]] | None:
     """The fields per source the latest earlier run's quality stage saw, if any."""
-    earlier = [
-        r
-        for r in runs.list()
-        if r.run_time < run.run_time
-        and r.status(QUALITY_STAGE) in ("ok", "warn", "failed")
-        and r.stages[QUALITY_STAGE].details.get("fields")
-    ]
-    if not earlier:
+    latest = latest_before(
+        listed,
+        run,
+        lambda r: (
+            r.status(QUALITY_STAGE) in ("ok", "warn", "failed")
+            and bool(r.stages[QUALITY_STAGE].details.get("fields"))
+        ),
+    )
+    if latest is None:
         return None
-    latest = max(earlier, key=lambda r: r.run_time)
     fields: dict[str, dict[str, str]] = latest.stages[QUALITY_STAGE].details["fields"]
     return fields
 
@@ -354,9 +355,7 @@ def read_quality(config: Config, run_id: str) -> QualityResult:
         ).to_pylist()
         keys = list(CheckResult.__dataclass_fields__)
         checks = [
-            CheckResult(**{k: r[k] for k in keys})
-            for r in stored
-            if r["run_id"] == run_id and r["computed_at"] == latest
+            CheckResult(**{k: r[k] for k in keys}) for r in stored if r["computed_at"] == latest
         ]
     return QualityResult(run_id, stats, version, checks, record.status)
 
@@ -366,11 +365,7 @@ def _profile_source(
 ) -> list[FieldStats]:
     from pyspark.sql import functions as F
 
-    fields = [
-        (f.name, f.dataType.simpleString())
-        for f in facts.schema.fields
-        if f.name not in _BOOKKEEPING and f.name not in entity
-    ]
+    fields = list(_source_fields(facts, entity).items())
     marked = facts.select(*entity, *(f for f, _ in fields), F.lit(True).alias("_fact"))
     joined = contexts.join(marked, entity, "left")
     aggs = [
@@ -383,7 +378,7 @@ def _profile_source(
     for i, (name, kind) in enumerate(fields):
         column = F.col(f"`{name}`")
         aggs.append(F.count(column).alias(f"k{i}"))
-        if kind in _NUMERIC or kind.startswith("decimal"):
+        if _is_numeric(kind):
             value = column.cast("double")
             spread = [
                 F.approx_count_distinct(column).alias(f"d{i}"),
@@ -406,7 +401,7 @@ def _profile_source(
         whole = joined.agg(*whole_aggs).collect()[0] if whole_aggs else None
         out: list[FieldStats] = []
         for i, (name, kind) in enumerate(fields):
-            numeric = kind in _NUMERIC or kind.startswith("decimal")
+            numeric = _is_numeric(kind)
             category = "numeric" if numeric else "categorical" if kind == "string" else "other"
             per_stratum = [
                 _stratum_stats(source, name, category, key, row, i)
@@ -595,7 +590,7 @@ def _write(
                 row["value"] = float(row["value"])
         frame = store.spark.createDataFrame(rows, schema)
         store.create(table, schema, comment=what)
-        attempt = sum(1 for c in store.history(table) if c.user_metadata == run_id)
+        attempt = len(store.versions_tagged(table, run_id))
         # A re-run appends a newer set; readers take the run's latest computed_at.
         version = store.append(
             table, frame, user_metadata=run_id, txn=Txn(f"quality:{run_id}:{table}", attempt)
@@ -603,6 +598,33 @@ def _write(
         if version is not None:
             versions[table] = version
     return versions
+
+
+def _is_numeric(kind: str) -> bool:
+    """Spark's simple type string names a type the statistics treat as a number."""
+    return kind in _NUMERIC or kind.startswith("decimal")
+
+
+def _source_fields(facts: DataFrame, entity: list[str]) -> dict[str, str]:
+    """A source's fields in its facts (name -> Spark type), without keys and bookkeeping."""
+    return {
+        f.name: f.dataType.simpleString()
+        for f in facts.schema.fields
+        if f.name not in _BOOKKEEPING and f.name not in entity
+    }
+
+
+def latest_before(
+    runs: list[RunInfo], run: RunInfo, keep: Callable[[RunInfo], bool]
+) -> RunInfo | None:
+    """The latest run before ``run`` that ``keep`` accepts, or None."""
+    earlier = [r for r in runs if r.run_time < run.run_time and keep(r)]
+    return max(earlier, key=lambda r: r.run_time) if earlier else None
+
+
+def snapshotted(run: RunInfo) -> bool:
+    """The run's snapshot completed (ok, or partial): its facts can be compared with."""
+    return run.status("snapshot") in ("ok", "partial")
 
 
 def _num(value: Any) -> float | None:

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from timetravel.config import Config
-from timetravel.quality.profile import OVERALL, QUALITY_STAGE, read_quality
+from timetravel.errors import TableNotFoundError
+from timetravel.quality.profile import (
+    OVERALL,
+    QUALITY_STAGE,
+    latest_before,
+    read_quality,
+    snapshotted,
+)
 from timetravel.warehouse.deltars import query_table, sql_text
 from timetravel.warehouse.layout import QUALITY_CHECKS_TABLE, QUALITY_STATS_TABLE, facts_table
 from timetravel.warehouse.runs import RunInfo, RunsIndex
@@ -43,10 +50,7 @@ def render_report(config: Config, run_id: str) -> str:
     result = read_quality(config, run_id)
     runs = RunsIndex(config).list()
     run = next(r for r in runs if r.run_id == run_id)
-    earlier = [
-        r for r in runs if r.run_time < run.run_time and r.status("snapshot") in ("ok", "partial")
-    ]
-    previous = max(earlier, key=lambda r: r.run_time) if earlier else None
+    previous = latest_before(runs, run, snapshotted)
     numeric = sorted(
         {(s.source, s.field) for s in result.stats if s.stratum == OVERALL and s.kind == "numeric"}
     )
@@ -135,7 +139,7 @@ def _drift_series(config: Config, recent: list[RunInfo]) -> dict[str, list[float
             columns=["run_id", "computed_at", "source", "field", "check", "value"],
             where=f"run_id IN ({ids}) AND \"check\" LIKE 'drift%'",
         ).to_pylist()
-    except Exception:  # noqa: BLE001 - no checks table yet: nothing to chart
+    except TableNotFoundError:  # no check has been recorded yet: nothing to chart
         return {}
     order = {r.run_id: i for i, r in enumerate(recent)}
     series: dict[str, list[float | None]] = {}

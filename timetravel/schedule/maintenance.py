@@ -142,6 +142,7 @@ def maintain(
             for table in tables:
                 _compact(store, config, reports[table], table in facts, say)
         if vacuum_retain is not None:
+            # Read again: a training set built while compaction ran pins what it read.
             pins = find_pins(config, manifest_roots)
             hours = vacuum_retain.total_seconds() / 3600
             doomed = {t: store.vacuum(t, hours, dry_run=True) for t in tables}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from timetravel.errors import RunNotFoundError, StoreError, TableNotFoundError
 from timetravel.times import from_micros, to_micros
 from timetravel.warehouse.conflicts import retry_conflicts
-from timetravel.warehouse.deltars import open_table, sql_text, table_uri
+from timetravel.warehouse.deltars import open_table, query_table, sql_text, table_uri
 from timetravel.warehouse.layout import RUNS_TABLE
 from timetravel.warehouse.s3 import delta_rs_options
 from timetravel.warehouse.store import time_travel_properties
@@ -135,18 +135,14 @@ class RunsIndex:
     def _load(self, run_id: str | None) -> builtins.list[RunInfo]:
         import pyarrow as pa
         import pyarrow.compute as pc
-        from deltalake import QueryBuilder
 
+        # Through delta-rs's own query engine (safe in the short-lived CLI processes that
+        # read the index most).
+        where = f"run_id = {sql_text(run_id)}" if run_id is not None else None
         try:
-            table = open_table(self.config, RUNS_TABLE)
+            rows = query_table(self.config, RUNS_TABLE, where=where)
         except TableNotFoundError:
             return []
-        # Through delta-rs's own query engine: a pyarrow dataset over a delta-rs table can
-        # abort a short-lived process at exit (std::terminate in its I/O threads), which is
-        # what every CLI reader of the index is.
-        where = f" WHERE run_id = {sql_text(run_id)}" if run_id is not None else ""
-        reader = QueryBuilder().register("runs", table).execute(f"SELECT * FROM runs{where}")
-        rows = pa.table(reader.read_all())
         for name in _INSTANTS:
             micros = pc.cast(pc.cast(rows.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
             rows = rows.set_column(rows.column_names.index(name), name, micros)

@@ -250,7 +250,7 @@ class DeltaStore:
         """Files VACUUM deletes (or would, with ``dry_run``), relative to the table's root.
 
         Delta's own retention check (the table's deleted-file retention) is switched off for
-        this call: :mod:`timetravel.warehouse.maintenance` checks pinned versions instead.
+        this call: :mod:`timetravel.schedule.maintenance` checks pinned versions instead.
         """
         self._require(name)
         root = self.path(name)
@@ -334,10 +334,15 @@ class DeltaStore:
             )
         return commits
 
+    def versions_tagged(self, name: str, user_metadata: str) -> list[int]:
+        """The versions of the commits tagged ``user_metadata``, oldest first (from the log,
+        no Spark job); their count is how many attempts of a run have committed."""
+        return sorted(c.version for c in self.history(name) if c.user_metadata == user_metadata)
+
     def version_written_by(self, name: str, user_metadata: str) -> int | None:
         """The version of the (first) commit tagged ``user_metadata``, or None."""
-        versions = [c.version for c in self.history(name) if c.user_metadata == user_metadata]
-        return min(versions) if versions else None
+        versions = self.versions_tagged(name, user_metadata)
+        return versions[0] if versions else None
 
     def properties(self, name: str) -> dict[str, str]:
         self._require(name)
