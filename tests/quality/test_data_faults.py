@@ -4,6 +4,7 @@ clean run passes every check (fleet -> select -> snapshot -> quality, for real).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,12 @@ def test_each_data_fault_fails_its_check_and_nothing_else(  # type: ignore[no-un
     cli = CliRunner().invoke(app, ["--conf", str(conf), "quality", "--run-id", faulty])
     assert cli.exit_code == 1, cli.output
     assert "FAIL  member-profile.tenure_days" in cli.output
+    # And the spark-submit job (its script run as __main__, in this JVM's session).
+    exits = run_job("run_quality.py", "--conf", str(conf), "--run-id", faulty)
+    assert exits.code == 1 and "FAIL  ratings.thumbs_up" in exits.out
+    missing = run_job("run_quality.py", "--conf", str(conf), "--run-id", "no-such-run")
+    assert missing.code == 2 and "run_quality: error:" in missing.err
+    assert "no-such-run" in missing.err and "Traceback" not in missing.err
 
     # The report: one self-contained HTML file, each section holding data.
     out = tmp_path / "report.html"
@@ -163,6 +170,35 @@ def test_each_data_fault_fails_its_check_and_nothing_else(  # type: ignore[no-un
         timeout=120,
     )
     assert reported.returncode == 0 and again.exists(), reported.stderr[-2000:]
+
+
+@dataclass
+class JobExit:
+    code: int | str | None
+    out: str
+    err: str
+
+
+def run_job(script: str, *args: str) -> JobExit:
+    """Run ``jobs/<script>`` as spark-submit would run it (as __main__), in this process."""
+    import contextlib
+    import io
+    import runpy
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "jobs" / script
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = [str(path), *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(path), run_name="__main__")
+        code: int | str | None = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = argv
+    return JobExit(code, out.getvalue(), err.getvalue())
 
 
 def parse_report(html: str) -> dict[str, dict[str, object]]:

@@ -10,6 +10,7 @@ import pytest
 from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel.config import Config, SnapshotSettings, SourceSettings
 from timetravel.errors import RunNotFoundError
+from timetravel.quality.estimates import Z95
 from timetravel.quality.profile import OVERALL, profile_run
 from timetravel.warehouse.layout import CONTEXT_SETS_TABLE, QUALITY_STATS_TABLE
 from timetravel.warehouse.runs import RunsIndex
@@ -105,6 +106,22 @@ def test_hand_computed_statistics_and_estimates(run: tuple[DeltaStore, Config]) 
     variance = 0.0625 * (1 - 4 / 100) * (5 / 3) / 4 + 0.5625 * (1 - 2 / 300) * 8 / 2
     assert up.weighted_se == pytest.approx(math.sqrt(variance))
     assert up.quantiles is not None and up.quantiles[2] in (3.0, 4.0)  # the median, approx
+    # Weighted quantiles from each stratum's percentiles (Spark's percentile_approx gives
+    # a: 1 up to 25%, 2, 3, 4 from 75%; b: 10 up to 50%, 14 above): F jumps from 0.25 to
+    # 0.625 at 10, so the population median is 10 where the sample's is 3 or 4.
+    assert up.weighted_quantiles == pytest.approx([1.0, 4.0, 10.0, 14.0, 14.0])
+    # At the median F_a = 1 and F_b = 0.5: var F = 0.75^2 (1 - 2/300) 0.25 / 1, wide enough
+    # that Woodruff's interval spans the whole range 1..14.
+    assert up.weighted_quantiles_se is not None
+    assert up.weighted_quantiles_se[2] == pytest.approx(13 / (2 * Z95))
+    # Histogram: 20 bins of 0.65 from 1 to 14; 14 lands in the last bin, not past it.
+    histogram = up.histogram or []
+    assert len(histogram) == 20 and (histogram[0]["low"], histogram[-1]["high"]) == (1.0, 14.0)
+    filled = {b: (h["count"], h["weighted"]) for b, h in enumerate(histogram) if h["count"]}
+    assert filled == {0: (1, 25.0), 1: (1, 25.0), 3: (1, 25.0), 4: (1, 25.0)} | {
+        13: (1, 100.0),
+        19: (1, 100.0),
+    }
     per = {s.stratum: s for s in result.stats if (s.source, s.field) == ("ratings", "thumbs_up")}
     assert set(per) == {"a", "b", OVERALL}
     assert (per["a"].mean, per["b"].mean, per["b"].missing) == (2.5, 12.0, 1)
@@ -114,15 +131,27 @@ def test_hand_computed_statistics_and_estimates(run: tuple[DeltaStore, Config]) 
     assert (down.nulls, down.missing) == (1, 1) and down.null_rate == pytest.approx(2 / 7)
     plan = result.overall("member-profile", "plan")
     assert plan.kind == "categorical" and plan.nulls == 1 and plan.mean is None
-    assert plan.top_values == [
-        {"value": "basic", "count": 3},
-        {"value": "premium", "count": 1},
-        {"value": "standard", "count": 1},
+    assert [(v["value"], v["count"]) for v in plan.top_values or []] == [
+        ("basic", 3),
+        ("premium", 1),
+        ("standard", 1),
     ]
+    # basic: 2 of a's 3 known plans, 1 of b's 2; weighted 0.25 * 2/3 + 0.75 * 1/2.
+    basic = (plan.top_values or [])[0]
+    assert basic["share"] == pytest.approx(3 / 5)
+    assert basic["weighted_share"] == pytest.approx(0.25 * 2 / 3 + 0.75 * 0.5)
+    spread_a, spread_b = (2 / 3) * (1 / 3) * 3 / 2, 0.5 * 0.5 * 2
+    variance = 0.0625 * (1 - 3 / 100) * spread_a / 3 + 0.5625 * (1 - 2 / 300) * spread_b / 2
+    assert basic["weighted_se"] == pytest.approx(math.sqrt(variance))
     since = result.overall("member-profile", "member_since")
     assert since.kind == "other" and since.nulls == 6
 
-    # Stored in Delta, one row per source x field x stratum, and indexed.
+    # Stored in Delta, one row per source x field x stratum, and indexed; read back whole.
+    from timetravel.quality.profile import read_quality
+
+    stored_back = read_quality(config, RUN)
+    assert stored_back.overall("ratings", "thumbs_up") == up
+    assert stored_back.overall("member-profile", "plan") == plan
     stored = store.read(QUALITY_STATS_TABLE).where(f"run_id = '{RUN}'")
     assert stored.count() == len(result.stats) == (2 + 3) * 3
     quality = RunsIndex(config).get(RUN).stages["quality"]

@@ -77,10 +77,21 @@ class FieldStatsOut(_Out):
     mean: float | None = Field(description="the plain sample mean")
     std: float | None
     quantiles: list[float] | None = Field(description="5, 25, 50, 75 and 95%")
-    top_values: list[dict[str, Any]] | None
+    top_values: list[dict[str, Any]] | None = Field(
+        description="value, count, share, and weighted_share with its weighted_se"
+    )
     population: float
     weighted_mean: float | None = Field(description="the design-weighted population estimate")
     weighted_se: float | None
+    weighted_quantiles: list[float] | None = Field(
+        None, description="population estimates at 5, 25, 50, 75 and 95%"
+    )
+    weighted_quantiles_se: list[float] | None = Field(
+        None, description="their standard errors (Woodruff)"
+    )
+    histogram: list[dict[str, Any]] | None = Field(
+        None, description="20 equal bins, min to max: low, high, count, weighted (estimate)"
+    )
 
 
 class QualityOut(_Out):

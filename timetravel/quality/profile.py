@@ -3,22 +3,25 @@
 For each source and field of a run's facts (read at the Delta versions its snapshot stage
 recorded), joined to the run's context set: contexts, facts, missing (no fact: a failed
 fetch), nulls, null rate, approximate distinct count; for numeric and boolean fields min,
-max, mean, standard deviation and quantiles; for categorical fields the top values. Each
-statistic is given overall (stratum ``*``) and per stratum, next to the design-weighted
-population estimate (:mod:`timetravel.quality.estimates`): the sample's plain mean leans
-toward the strata the allocation over-sampled, the weighted one does not.
+max, mean, standard deviation, quantiles and a histogram; for categorical fields the top
+values. Each statistic is given overall (stratum ``*``) and per stratum, next to the
+design-weighted population estimates (:mod:`timetravel.quality.estimates`) of the mean, the
+quantiles and each top value's share: the sample's plain figures lean toward the strata the
+allocation over-sampled, the weighted ones do not.
 
-Per source, one Spark aggregation over the strata and one over the whole sample (distinct
-counts and quantiles do not add up). The rows and the checks' verdicts are appended to the
-Delta tables ``quality/stats`` and ``quality/checks`` (one commit per attempt, tagged with the
-run id), and the runs index gets a ``quality`` stage pointing at both versions.
+Per source, one Spark aggregation over the strata (with each stratum's percentiles, which the
+weighted quantiles are read from), one over the whole sample (distinct counts and quantiles do
+not add up) and one for the histograms; per categorical field, one for its top values. The
+rows and the checks' verdicts are appended to the Delta tables ``quality/stats`` and
+``quality/checks`` (one commit per attempt, tagged with the run id), and the runs index gets a
+``quality`` stage pointing at both versions.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +29,13 @@ from timetravel.collect.selection import read_context_set
 from timetravel.config import Config
 from timetravel.errors import RunNotFoundError, describe_error
 from timetravel.quality.checks import STAGE_STATUS, CheckResult, SourceFacts, evaluate, worst
-from timetravel.quality.estimates import StratumMoments, stratified_mean
+from timetravel.quality.estimates import (
+    StratumDistribution,
+    StratumMoments,
+    proportion_moments,
+    stratified_mean,
+    stratified_quantiles,
+)
 from timetravel.times import from_micros
 from timetravel.warehouse.layout import QUALITY_CHECKS_TABLE, QUALITY_STATS_TABLE, facts_table
 from timetravel.warehouse.runs import RunInfo, RunsIndex
@@ -51,7 +60,11 @@ __all__ = [
 OVERALL = "*"  # the stratum of a whole-sample row
 QUALITY_STAGE = "quality"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# Each stratum's percentiles: the weighted quantiles interpolate between them (QUANTILES are
+# among them, so the per-stratum quantiles come from the same sketch).
+_GRID = tuple(j / 100 for j in range(101))
 TOP_K = 10
+HISTOGRAM_BINS = 20
 # Columns every facts table has that are bookkeeping, not a source's fields.
 _BOOKKEEPING = {"snapshot_time", "run_id", "written_at", "snapshot_date"}
 _MAX_CATEGORIES = 1000
@@ -76,11 +89,18 @@ class FieldStats:
     max: float | None
     mean: float | None
     std: float | None
-    quantiles: list[float] | None
-    top_values: list[dict[str, Any]] | None  # [{"value": text, "count": n}], overall only
+    quantiles: list[float] | None  # at QUANTILES
+    # [{"value": text, "count": n, "share": of the known values, "weighted_share": the
+    # population estimate, "weighted_se": its standard error}], overall only
+    top_values: list[dict[str, Any]] | None
     population: float  # contexts in the population the rows stand for (sum of weights)
     weighted_mean: float | None  # the population estimate
     weighted_se: float | None
+    weighted_quantiles: list[float] | None = None  # at QUANTILES, population estimates
+    weighted_quantiles_se: list[float] | None = None  # Woodruff standard errors
+    # HISTOGRAM_BINS equal bins from min to max, overall only: [{"low", "high", "count",
+    # "weighted": the population estimate of the count}]
+    histogram: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,8 +249,6 @@ def _drift_checks(
     baselines: dict[str, RunInfo],
 ) -> list[CheckResult]:
     """Each ``max_drift`` check against each baseline run, measured with Spark."""
-    from dataclasses import replace
-
     from pyspark.sql import functions as F
 
     from timetravel.quality.checks import judge
@@ -380,18 +398,18 @@ def _profile_source(
         aggs.append(F.count(column).alias(f"k{i}"))
         if _is_numeric(kind):
             value = column.cast("double")
-            spread = [
-                F.approx_count_distinct(column).alias(f"d{i}"),
-                F.percentile_approx(value, list(QUANTILES)).alias(f"q{i}"),
-            ]
             aggs += [
                 F.min(value).alias(f"lo{i}"),
                 F.max(value).alias(f"hi{i}"),
                 F.avg(value).alias(f"m{i}"),
                 F.var_samp(value).alias(f"v{i}"),
-                *spread,
+                F.approx_count_distinct(column).alias(f"d{i}"),
+                F.percentile_approx(value, list(_GRID)).alias(f"g{i}"),
             ]
-            whole_aggs += spread
+            whole_aggs += [
+                F.approx_count_distinct(column).alias(f"d{i}"),
+                F.percentile_approx(value, list(QUANTILES)).alias(f"q{i}"),
+            ]
         elif kind == "string":
             aggs.append(F.approx_count_distinct(column).alias(f"d{i}"))
             whole_aggs.append(F.approx_count_distinct(column).alias(f"d{i}"))
@@ -399,17 +417,21 @@ def _profile_source(
     try:
         strata = {r["stratum"]: r for r in joined.groupBy("stratum").agg(*aggs).collect()}
         whole = joined.agg(*whole_aggs).collect()[0] if whole_aggs else None
+        numeric = [(i, name) for i, (name, kind) in enumerate(fields) if _is_numeric(kind)]
+        histograms = _histograms(joined, numeric, strata)
         out: list[FieldStats] = []
         for i, (name, kind) in enumerate(fields):
-            numeric = _is_numeric(kind)
-            category = "numeric" if numeric else "categorical" if kind == "string" else "other"
+            category = (
+                "numeric" if _is_numeric(kind) else "categorical" if kind == "string" else "other"
+            )
             per_stratum = [
                 _stratum_stats(source, name, category, key, row, i)
                 for key, row in sorted(strata.items())
             ]
             out += per_stratum
-            top = _top_values(joined, name) if category == "categorical" else None
-            out.append(_overall(source, name, category, per_stratum, strata, whole, i, top))
+            top = _top_values(joined, name, strata, i) if category == "categorical" else None
+            overall = _overall(source, name, category, per_stratum, strata, whole, i, top)
+            out.append(replace(overall, histogram=histograms.get(i)))
     finally:
         joined.unpersist()
     return out
@@ -425,6 +447,8 @@ def _stratum_stats(source: str, name: str, kind: str, key: str, row: Any, i: int
     if numeric and known > 0 and population > 0:
         fpc = max(0.0, 1.0 - known / population)
         se = math.sqrt(fpc * (variance or 0.0) / known)
+    grid = _grid(row, i) if numeric else None
+    weighted = _weighted_quantiles([(str(key), population, known, grid)])
     return FieldStats(
         source,
         name,
@@ -440,11 +464,12 @@ def _stratum_stats(source: str, name: str, kind: str, key: str, row: Any, i: int
         _num(row[f"hi{i}"]) if numeric else None,
         mean,
         math.sqrt(variance) if variance is not None else None,
-        [float(q) for q in row[f"q{i}"]] if numeric and row[f"q{i}"] is not None else None,
+        [grid[round(q * 100)] for q in QUANTILES] if grid else None,
         None,
         population,
         mean,
         se,
+        *weighted,
     )
 
 
@@ -468,6 +493,7 @@ def _overall(
     mean = std = low = high = None
     estimate = None
     quantiles = None
+    weighted: tuple[list[float] | None, list[float] | None] = (None, None)
     if kind == "numeric" and known:
         mean = sum(s.mean * k for s, k in parts if s.mean is not None) / known
         # Pooled variance: the spread within strata plus the spread of the strata's means.
@@ -483,6 +509,9 @@ def _overall(
         estimate = stratified_mean(
             StratumMoments(s.stratum, s.population, k, s.mean, s.std**2 if s.std else None)
             for s, k in parts
+        )
+        weighted = _weighted_quantiles(
+            [(s.stratum, s.population, k, _grid(rows[s.stratum], i)) for s, k in parts]
         )
     distinct = whole[f"d{i}"] if kind != "other" and whole is not None else None
     return FieldStats(
@@ -505,22 +534,125 @@ def _overall(
         population,
         estimate.mean if estimate else None,
         estimate.se if estimate else None,
+        *weighted,
     )
 
 
-def _top_values(joined: DataFrame, name: str) -> list[dict[str, Any]]:
+def _grid(row: Any, i: int) -> list[float] | None:
+    """A stratum's percentiles of field ``i`` (None when it has no value)."""
+    found = row[f"g{i}"]
+    return [float(v) for v in found] if found else None
+
+
+def _weighted_quantiles(
+    strata: list[tuple[str, float, int, list[float] | None]],
+) -> tuple[list[float] | None, list[float] | None]:
+    """Population estimates at QUANTILES and their standard errors, from (stratum, N_h, m_h,
+    percentiles) of each stratum."""
+    estimates = stratified_quantiles(
+        (
+            StratumDistribution(key, population, known, grid or [])
+            for key, population, known, grid in strata
+        ),
+        QUANTILES,
+    )
+    if estimates is None:
+        return None, None
+    return [e.mean for e in estimates], [e.se for e in estimates]
+
+
+def _histograms(
+    joined: DataFrame, numeric: list[tuple[int, str]], strata: dict[str, Any]
+) -> dict[int, list[dict[str, Any]]]:
+    """Per numeric field (by index), HISTOGRAM_BINS equal bins between its overall min and
+    max, with sample counts and design-weighted counts, in one pass over all fields."""
+    from pyspark.sql import functions as F
+
+    ranges = {}
+    for i, _ in numeric:
+        lows = [r[f"lo{i}"] for r in strata.values() if r[f"lo{i}"] is not None]
+        highs = [r[f"hi{i}"] for r in strata.values() if r[f"hi{i}"] is not None]
+        if lows:
+            ranges[i] = (float(min(lows)), float(max(highs)))
+    if not ranges:
+        return {}
+    aggs = []
+    for i, name in numeric:
+        if i not in ranges:
+            continue
+        low, high = ranges[i]
+        value = F.col(f"`{name}`").cast("double")
+        width = (high - low) / HISTOGRAM_BINS or 1.0  # a constant field: all in the first bin
+        # The maximum belongs to the last bin, not to one past it.
+        bin_of = F.least(F.floor((value - low) / width), F.lit(HISTOGRAM_BINS - 1))
+        for b in range(HISTOGRAM_BINS):
+            hit = value.isNotNull() & (bin_of == b)
+            aggs += [
+                F.sum(F.when(hit, 1).otherwise(0)).alias(f"h{i}_{b}"),
+                F.sum(F.when(hit, F.col("design_weight")).otherwise(0.0)).alias(f"w{i}_{b}"),
+            ]
+    row = joined.agg(*aggs).collect()[0]
+    out = {}
+    for i, (low, high) in ranges.items():
+        width = (high - low) / HISTOGRAM_BINS
+        out[i] = [
+            {
+                "low": low + b * width,
+                "high": high if b == HISTOGRAM_BINS - 1 else low + (b + 1) * width,
+                "count": int(row[f"h{i}_{b}"]),
+                "weighted": float(row[f"w{i}_{b}"]),
+            }
+            for b in range(HISTOGRAM_BINS)
+        ]
+    return out
+
+
+def _top_values(
+    joined: DataFrame, name: str, strata: dict[str, Any], i: int
+) -> list[dict[str, Any]]:
+    """The TOP_K most frequent values, each with its sample share and the design-weighted
+    estimate of its population share (from its count in each stratum)."""
     from pyspark.sql import functions as F
 
     column = F.col(f"`{name}`")
+    known = joined.where(column.isNotNull())
     rows = (
-        joined.where(column.isNotNull())
-        .groupBy(column.alias("value"))
+        known.groupBy(column.alias("value"))
         .count()
         .orderBy(F.desc("count"), F.asc("value"))
         .limit(TOP_K)
         .collect()
     )
-    return [{"value": str(r["value"]), "count": int(r["count"])} for r in rows]
+    top = [r["value"] for r in rows]
+    per_stratum = {
+        (r["stratum"], r["value"]): int(r["count"])
+        for r in known.where(column.isin(top))
+        .groupBy("stratum", column.alias("value"))
+        .count()
+        .collect()
+    }
+    total = sum(int(r[f"k{i}"]) for r in strata.values())
+    out = []
+    for r in rows:
+        estimate = stratified_mean(
+            proportion_moments(
+                key,
+                float(row["_N"] or 0.0),
+                per_stratum.get((key, r["value"]), 0),
+                int(row[f"k{i}"]),
+            )
+            for key, row in strata.items()
+        )
+        out.append(
+            {
+                "value": str(r["value"]),
+                "count": int(r["count"]),
+                "share": int(r["count"]) / total,
+                "weighted_share": estimate.mean if estimate else None,
+                "weighted_se": estimate.se if estimate else None,
+            }
+        )
+    return out
 
 
 def _write(
@@ -557,6 +689,9 @@ def _write(
                         [
                             T.StructField("value", T.StringType()),
                             T.StructField("count", T.LongType()),
+                            T.StructField("share", T.DoubleType()),
+                            T.StructField("weighted_share", T.DoubleType()),
+                            T.StructField("weighted_se", T.DoubleType()),
                         ]
                     )
                 ),
@@ -564,6 +699,19 @@ def _write(
             T.StructField("population", T.DoubleType()),
             T.StructField("weighted_mean", T.DoubleType()),
             T.StructField("weighted_se", T.DoubleType()),
+            T.StructField("weighted_quantiles", T.ArrayType(T.DoubleType())),
+            T.StructField("weighted_quantiles_se", T.ArrayType(T.DoubleType())),
+            T.StructField(
+                "histogram",
+                T.ArrayType(
+                    T.StructType(
+                        [
+                            T.StructField(n, T.LongType() if n == "count" else T.DoubleType())
+                            for n in ("low", "high", "count", "weighted")
+                        ]
+                    )
+                ),
+            ),
         ]
     )
     checks_schema = T.StructType(
@@ -592,8 +740,13 @@ def _write(
         store.create(table, schema, comment=what)
         attempt = len(store.versions_tagged(table, run_id))
         # A re-run appends a newer set; readers take the run's latest computed_at.
+        # merge_schema: a table written before a statistic was added takes the new column.
         version = store.append(
-            table, frame, user_metadata=run_id, txn=Txn(f"quality:{run_id}:{table}", attempt)
+            table,
+            frame,
+            user_metadata=run_id,
+            txn=Txn(f"quality:{run_id}:{table}", attempt),
+            merge_schema=True,
         )
         if version is not None:
             versions[table] = version
