@@ -361,8 +361,7 @@ def read_quality(config: Config, run_id: str) -> QualityResult:
         config, QUALITY_STATS_TABLE, version=version, where=f"run_id = {sql_text(run_id)}"
     ).to_pylist()
     latest = max(r["computed_at"] for r in mine)
-    names = [f for f in FieldStats.__dataclass_fields__]
-    stats = [FieldStats(**{n: r[n] for n in names}) for r in mine if r["computed_at"] == latest]
+    stats = [_stored_field_stats(r) for r in mine if r["computed_at"] == latest]
     checks = []
     if QUALITY_CHECKS_TABLE in record.table_versions:
         stored = query_table(
@@ -376,6 +375,17 @@ def read_quality(config: Config, run_id: str) -> QualityResult:
             CheckResult(**{k: r[k] for k in keys}) for r in stored if r["computed_at"] == latest
         ]
     return QualityResult(run_id, stats, version, checks, record.status)
+
+
+_TOP_VALUE_KEYS = ("value", "count", "share", "weighted_share", "weighted_se")
+
+
+def _stored_field_stats(row: dict[str, Any]) -> FieldStats:
+    """A stored row as FieldStats; a row written before a statistic existed leaves it None."""
+    found = {n: row[n] for n in FieldStats.__dataclass_fields__ if n in row}
+    if found.get("top_values"):
+        found["top_values"] = [{k: v.get(k) for k in _TOP_VALUE_KEYS} for v in found["top_values"]]
+    return FieldStats(**found)
 
 
 def _profile_source(
