@@ -1,4 +1,5 @@
-"""The app factory: one router per resource, problem-details errors, jobs resumed at start."""
+"""The app factory: one router per resource (and the console's pages under /ui), problem-details
+errors, jobs resumed at start."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from timetravel.api.metrics import ApiMetrics
 from timetravel.api.problems import install_handlers
 from timetravel.api.routes import contexts, features, health, runs, status, training_sets
 from timetravel.config import Config
+from timetravel.console import routes as console
+from timetravel.console.sessions import SessionStore
 from timetravel.facade import TimeTravel
 from timetravel.schedule.health import assess
 
@@ -56,8 +59,9 @@ def create_app(
     )
     metrics = ApiMetrics(lambda now: assess(config.schedule, timetravel.runs(), now))
     app.state.services = Services(timetravel, table, runner, store, lookups, metrics)
+    app.state.console_sessions = SessionStore()
     app.add_middleware(RequestGuard, tokens=table, max_body_bytes=config.api.max_body_bytes)
     install_handlers(app)
-    for module in (health, features, runs, contexts, training_sets, status):
+    for module in (health, features, runs, contexts, training_sets, status, console):
         app.include_router(module.router)
     return app

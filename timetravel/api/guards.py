@@ -18,6 +18,7 @@ from timetravel.api.problems import problem_response
 __all__ = ["RequestGuard", "PUBLIC_PATHS", "TOKEN_PARAMETERS"]
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+CONSOLE_PREFIX = "/ui"
 TOKEN_PARAMETERS = {"token", "access_token", "api_key", "apikey", "bearer", "auth", "authorization"}
 
 
@@ -50,7 +51,11 @@ class RequestGuard:
                 "cached); send 'Authorization: Bearer <token>'",
             )
             return
-        if scope["path"] not in PUBLIC_PATHS and self.tokens.role_of(_bearer(scope)) is None:
+        if (
+            scope["path"] not in PUBLIC_PATHS
+            and not _is_console(scope["path"])
+            and self.tokens.role_of(_bearer(scope)) is None
+        ):
             await _problem(
                 send,
                 401,
@@ -100,6 +105,11 @@ class RequestGuard:
             f"{size} is over the limit of {self.max_body_bytes} bytes (api.max_body_bytes); "
             "for large label sets use labels_uri"
         )
+
+
+def _is_console(path: str) -> bool:
+    """The console's pages authenticate by their session cookie (timetravel.console)."""
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def _bearer(scope: Scope) -> str | None:

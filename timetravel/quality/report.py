@@ -28,14 +28,23 @@ from timetravel.warehouse.deltars import query_table, sql_text
 from timetravel.warehouse.layout import QUALITY_CHECKS_TABLE, QUALITY_STATS_TABLE, facts_table
 from timetravel.warehouse.runs import RunInfo, RunsIndex
 
-__all__ = ["render_report"]
+__all__ = [
+    "render_report",
+    "FieldHistogram",
+    "field_histogram",
+    "coverage_series",
+    "drift_series",
+    "svg_histogram",
+    "svg_series",
+    "recent_runs",
+]
 
 LAST_RUNS = 10
 BINS = 20
 
 
 @dataclass(frozen=True)
-class _Histogram:
+class FieldHistogram:
     source: str
     field: str
     edges: list[float]
@@ -54,11 +63,8 @@ def render_report(config: Config, run_id: str) -> str:
     numeric = sorted(
         {(s.source, s.field) for s in result.stats if s.stratum == OVERALL and s.kind == "numeric"}
     )
-    histograms = [_histogram(config, run, previous, source, name) for source, name in numeric]
-    recent = sorted(
-        (r for r in runs if r.run_time <= run.run_time and r.status(QUALITY_STAGE)),
-        key=lambda r: r.run_time,
-    )[-LAST_RUNS:]
+    histograms = [field_histogram(config, run, previous, source, name) for source, name in numeric]
+    recent = recent_runs(runs, run)
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = Path(__file__).with_name("report.html.j2").read_text(encoding="utf-8")
     return environment.from_string(template).render(
@@ -66,16 +72,16 @@ def render_report(config: Config, run_id: str) -> str:
         result=result,
         previous=previous,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
-        histograms=[(h, _svg_histogram(h)) for h in histograms if h.current],
-        coverage=_coverage(config, recent),
-        drift=_drift_series(config, recent),
-        svg_series=_svg_series,
+        histograms=[(h, svg_histogram(h)) for h in histograms if h.current],
+        coverage=coverage_series(config, recent),
+        drift=drift_series(config, recent),
+        svg_series=svg_series,
     )
 
 
-def _histogram(
+def field_histogram(
     config: Config, run: RunInfo, previous: RunInfo | None, source: str, name: str
-) -> _Histogram:
+) -> FieldHistogram:
     def values(of: RunInfo | None) -> np.ndarray | None:
         if of is None:
             return None
@@ -95,14 +101,22 @@ def _histogram(
     now, before = values(run), values(previous)
     both = np.concatenate([x for x in (now, before) if x is not None and len(x)] or [np.zeros(0)])
     if not len(both) or now is None:
-        return _Histogram(source, name, [], [], None)
+        return FieldHistogram(source, name, [], [], None)
     edges = np.histogram_bin_edges(both, bins=BINS)
     current = np.histogram(now, bins=edges)[0].tolist()
     earlier = np.histogram(before, bins=edges)[0].tolist() if before is not None else None
-    return _Histogram(source, name, edges.tolist(), current, earlier)
+    return FieldHistogram(source, name, edges.tolist(), current, earlier)
 
 
-def _coverage(config: Config, recent: list[RunInfo]) -> dict[str, Any]:
+def recent_runs(runs: list[RunInfo], run: RunInfo) -> list[RunInfo]:
+    """The last LAST_RUNS runs up to ``run`` with a quality stage, oldest first."""
+    return sorted(
+        (r for r in runs if r.run_time <= run.run_time and r.status(QUALITY_STAGE)),
+        key=lambda r: r.run_time,
+    )[-LAST_RUNS:]
+
+
+def coverage_series(config: Config, recent: list[RunInfo]) -> dict[str, Any]:
     """Per source: strata x runs, the share of contexts with a fact."""
     if not recent:
         return {}
@@ -127,7 +141,7 @@ def _coverage(config: Config, recent: list[RunInfo]) -> dict[str, Any]:
     return {"runs": [r.run_id for r in recent], "sources": table}
 
 
-def _drift_series(config: Config, recent: list[RunInfo]) -> dict[str, list[float | None]]:
+def drift_series(config: Config, recent: list[RunInfo]) -> dict[str, list[float | None]]:
     """(source.field, check) -> drift value per recent run (None where not measured)."""
     if not recent:
         return {}
@@ -150,7 +164,7 @@ def _drift_series(config: Config, recent: list[RunInfo]) -> dict[str, list[float
     return series
 
 
-def _svg_histogram(h: _Histogram, width: int = 360, height: int = 120) -> str:
+def svg_histogram(h: FieldHistogram, width: int = 360, height: int = 120) -> str:
     peak = max(h.current + (h.previous or [])) or 1
     bar = width / len(h.current)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 16}">']
@@ -174,7 +188,7 @@ def _svg_histogram(h: _Histogram, width: int = 360, height: int = 120) -> str:
     return "".join(parts)
 
 
-def _svg_series(values: list[float | None], width: int = 240, height: int = 40) -> str:
+def svg_series(values: list[float | None], width: int = 240, height: int = 40) -> str:
     known = [v for v in values if v is not None]
     if not known:
         return ""
