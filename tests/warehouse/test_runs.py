@@ -138,3 +138,31 @@ def test_an_index_written_by_spark_is_upgraded_once_and_keeps_its_rows(
     assert index.get("old").stages["select"].table_versions == {"context_sets": 1}
     index.record("newer", T2, "select", "ok")  # no Spark needed any more
     assert len(index.list()) == 3
+
+
+def test_listing_rereads_only_what_changed_and_is_never_stale(
+    local_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import timetravel.warehouse.runs as runs_module
+
+    index = RunsIndex(local_config)
+    index.record("r1", T1, "select", "ok", details={"n": 1})
+    index.record("r2", T2, "select", "ok", details={"n": 1})
+    reads: list[str | None] = []
+    real = runs_module._rows
+    monkeypatch.setattr(
+        runs_module, "_rows", lambda table, where: reads.append(where) or real(table, where)
+    )
+    first = index.list()
+    index.list()[0].stages["select"].details["n"] = 99  # a caller changing its copy
+    assert reads == [None]  # read once; the second listing came from what was read
+    assert index.list()[0].stages["select"].details == first[0].stages["select"].details
+    assert first[0].stages["select"].details == {"n": 1}
+    index.record("r1", T1, "select", "failed", details={"n": 2})  # a new version
+    listed = {r.run_id: r.stages["select"] for r in index.list()}
+    assert reads == [None, "run_id IN ('r1')"]  # only the partition that changed
+    assert (listed["r1"].status, listed["r1"].details) == ("failed", {"n": 2})
+    assert (listed["r2"].status, listed["r2"].details) == ("ok", {"n": 1})
+    index.record("r3", T2, "snapshot", "ok")
+    assert [r.run_id for r in index.list()] == ["r3", "r2", "r1"]
+    assert reads[-1] == "run_id IN ('r3')"

@@ -150,10 +150,16 @@ def query_table(
     Unlike a pyarrow dataset over a delta-rs table, which can abort a short-lived process at
     exit (std::terminate in its I/O threads), this is safe in every CLI command.
     """
+    return query_open_table(open_table(config, name, version), columns=columns, where=where)
+
+
+def query_open_table(
+    table: DeltaTable, *, columns: Sequence[str] | None = None, where: str | None = None
+) -> pa.Table:
+    """:func:`query_table` on a handle already open (at the version it loaded)."""
     import pyarrow as pa
     from deltalake import QueryBuilder
 
-    table = open_table(config, name, version)
     selected = ", ".join('"' + c.replace('"', '""') + '"' for c in columns) if columns else "*"
     sql = f"SELECT {selected} FROM t" + (f" WHERE {where}" if where else "")
     return pa.table(QueryBuilder().register("t", table).execute(sql).read_all())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from timetravel.errors import RunNotFoundError, StoreError, TableNotFoundError
 from timetravel.times import from_micros, to_micros
 from timetravel.warehouse.conflicts import retry_conflicts
-from timetravel.warehouse.deltars import open_table, query_table, sql_text, table_uri
+from timetravel.warehouse.deltars import open_table, query_open_table, sql_text, table_uri
 from timetravel.warehouse.layout import RUNS_TABLE
 from timetravel.warehouse.s3 import delta_rs_options
 from timetravel.warehouse.store import time_travel_properties
@@ -133,20 +134,15 @@ class RunsIndex:
         return runs[:limit] if limit else runs
 
     def _load(self, run_id: str | None) -> builtins.list[RunInfo]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         # Through delta-rs's own query engine (safe in the short-lived CLI processes that
         # read the index most).
-        where = f"run_id = {sql_text(run_id)}" if run_id is not None else None
         try:
-            rows = query_table(self.config, RUNS_TABLE, where=where)
+            table = open_table(self.config, RUNS_TABLE)
         except TableNotFoundError:
             return []
-        for name in _INSTANTS:
-            micros = pc.cast(pc.cast(rows.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
-            rows = rows.set_column(rows.column_names.index(name), name, micros)
-        return _assemble(rows.to_pylist())
+        if run_id is not None:  # one partition: cheap to read every time
+            return _assemble(_rows(table, f"run_id = {sql_text(run_id)}"))
+        return _assemble(_all_rows(table))
 
     def _writable(self) -> DeltaTable:
         from deltalake import DeltaTable
@@ -236,7 +232,81 @@ def _row(
     )
 
 
+@dataclass
+class _Cached:
+    """The index as last read in this process: its version, files and rows by run."""
+
+    version: int
+    files: dict[str, str]  # data file -> the run whose partition holds it
+    runs: dict[str, list[dict[str, Any]]]
+
+
+# By table URI. A year of daily runs is a thousand small files, about a second to read;
+# long-lived readers (the API, the console) ask again and again, and each new commit
+# changes one run's partition. So a newer version re-reads only the partitions whose files
+# changed; nothing stale is served (the version is checked on every call).
+_CACHE: dict[str, _Cached] = {}
+_CACHE_LOCK = threading.Lock()
+_MAX_CHANGED_RUNS = 200  # more changed partitions than this: one full read instead
+
+
+def _all_rows(table: DeltaTable) -> list[dict[str, Any]]:
+    import pyarrow as pa
+
+    version = table.version()
+    with _CACHE_LOCK:
+        cached = _CACHE.get(table.table_uri)
+    if cached is None or cached.version != version:
+        actions = pa.table(table.get_add_actions(flatten=True))
+        partitioned = "partition.run_id" in actions.column_names  # an old index may not be
+        files = dict(
+            zip(
+                actions.column("path").to_pylist(),
+                actions.column("partition.run_id").to_pylist()
+                if partitioned
+                else [""] * actions.num_rows,
+                strict=True,
+            )
+        )
+        runs: dict[str, list[dict[str, Any]]] = {}
+        changed: set[str] | None = None
+        if cached is not None and cached.version < version and partitioned:
+            changed = {files[f] for f in files.keys() - cached.files.keys()}
+            changed |= {cached.files[f] for f in cached.files.keys() - files.keys()}
+            if len(changed) <= _MAX_CHANGED_RUNS:
+                runs = {r: rows for r, rows in cached.runs.items() if r not in changed}
+            else:
+                changed = None
+        if changed is None:
+            fresh = _rows(table, None)
+        elif changed:
+            fresh = _rows(table, f"run_id IN ({', '.join(sql_text(r) for r in sorted(changed))})")
+        else:
+            fresh = []
+        for row in fresh:
+            runs.setdefault(row["run_id"], []).append(row)
+        cached = _Cached(version, files, runs)
+        with _CACHE_LOCK:
+            current = _CACHE.get(table.table_uri)
+            if current is None or current.version < version:
+                _CACHE[table.table_uri] = cached
+    return [row for rows in cached.runs.values() for row in rows]
+
+
+def _rows(table: DeltaTable, where: str | None) -> list[dict[str, Any]]:
+    """The index's rows (instants as epoch microseconds) through delta-rs's query engine."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = query_open_table(table, where=where)
+    for name in _INSTANTS:
+        micros = pc.cast(pc.cast(rows.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
+        rows = rows.set_column(rows.column_names.index(name), name, micros)
+    return rows.to_pylist()
+
+
 def _assemble(rows: list[dict[str, Any]]) -> list[RunInfo]:
+    """RunInfo objects built afresh (details parsed anew): callers may change theirs."""
     runs: dict[str, RunInfo] = {}
     for r in rows:
         record = StageRecord(
