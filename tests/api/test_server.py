@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from tests.api.conftest import ADMIN, READER, TOKENS, auth, with_api
+from tests.utils.servers import wait_until_up
 from timetravel import TimeTravel
 from timetravel.api import create_app
 from timetravel.config import Config
@@ -54,14 +54,7 @@ def server(api_config: Config, tmp_path: Path) -> Iterator[str]:
     process = _serve(_conf_file(api_config, tmp_path / "conf.yaml"), "--port", str(port), env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-                time.sleep(0.2)
+        wait_until_up(url, process)
         yield url
     finally:
         process.terminate()

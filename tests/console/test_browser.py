@@ -25,6 +25,7 @@ import yaml
 
 from tests.api.conftest import ADMIN, READER, auth
 from tests.collect.test_snapshot import source
+from tests.utils.servers import wait_until_up
 from timetravel.collect.selection import select_contexts
 from timetravel.collect.snapshot import snapshot_facts
 from timetravel.config import (
@@ -125,7 +126,7 @@ def site(  # type: ignore[no-untyped-def]
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(url, server)
+            wait_until_up(url, server)
             labels = [{"member_id": m, "label_time": AS_OF, "y": m % 2} for m in range(20)]
             submitted = httpx.post(
                 f"{url}/v1/training-sets",
@@ -140,18 +141,6 @@ def site(  # type: ignore[no-untyped-def]
         finally:
             server.terminate()
             server.communicate(timeout=20)
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
-            time.sleep(0.2)
-    raise AssertionError("timetravel serve did not come up in 60 s")
 
 
 def _wait_for_job(url: str, job: str) -> None:

@@ -38,6 +38,17 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
+def _duration(seconds: float) -> str:
+    """A lag as people say it: 40 s, 12 min, 5 h, 3 d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if abs(seconds) >= 1.5 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+templates.env.filters["duration"] = _duration
+
+
 def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
@@ -49,6 +60,8 @@ def _sessions(request: Request) -> SessionStore:
 
 
 def _session(request: Request) -> Session | None:
+    if _services(request).tokens.insecure:  # --insecure-local: everyone is admin, no sign-in
+        return _sessions(request).local
     return _sessions(request).get(request.cookies.get(COOKIE))
 
 
@@ -123,11 +136,18 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out", response_class=HTMLResponse)
 async def sign_out(request: Request) -> Response:
     session = _session(request)
-    if session is not None and SessionStore.csrf_ok(session, (await _form(request)).get("csrf")):
-        _sessions(request).close(request.cookies.get(COOKIE))
+    if session is not None and not SessionStore.csrf_ok(
+        session, (await _form(request)).get("csrf")
+    ):
+        return _refused(request, session, "The form was stale or not sent from this console.")
+    _sessions(request).close(request.cookies.get(COOKIE))
     response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
     return response
+
+
+def _refused(request: Request, session: Session, message: str) -> HTMLResponse:
+    return _render(request, session, "error.html.j2", 403, title="Refused", message=message)
 
 
 # ---------------------------------------------------------------------------- runs
@@ -451,22 +471,10 @@ async def training_set_rebuild(request: Request, job_id: str) -> Response:
     if session is None:
         return _sign_in_first(request)
     if not SessionStore.csrf_ok(session, (await _form(request)).get("csrf")):
-        return _render(
-            request,
-            session,
-            "error.html.j2",
-            403,
-            title="Refused",
-            message="The form was stale or not sent from this console; reload and try again.",
-        )
+        return _refused(request, session, "The form was stale or not sent from this console.")
     if session.role != "admin":
-        return _render(
-            request,
-            session,
-            "error.html.j2",
-            403,
-            title="Refused",
-            message="Rebuilding needs the admin role; you are signed in as reader.",
+        return _refused(
+            request, session, "Rebuilding needs the admin role; you are signed in as reader."
         )
     services = _services(request)
     record = services.job_store.get(job_id) if len(job_id) <= 64 else None

@@ -39,6 +39,8 @@ class SessionStore:
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
+        # The one session of a server without tokens (serve --insecure-local, loopback only).
+        self.local = Session("admin", secrets.token_urlsafe(24), float("inf"))
 
     def open(self, role: Role) -> tuple[str, Session]:
         sid = secrets.token_urlsafe(32)

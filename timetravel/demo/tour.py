@@ -215,8 +215,9 @@ def _training_set(
     say("\n-- leakage: the same labels joined with the latest snapshot when the label was known")
     for line in report.lines():
         say(line)
-    say("\n== next: the query API over this warehouse")
-    say("  timetravel serve --insecure-local      # then open http://127.0.0.1:8000/docs")
+    say("\n== next: the web console and the query API over this warehouse")
+    say("  .venv/bin/timetravel serve --insecure-local")
+    say("  console: http://127.0.0.1:8000/ui      API: http://127.0.0.1:8000/docs")
 
 
 def _population(

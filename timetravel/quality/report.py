@@ -200,9 +200,16 @@ def svg_series(values: list[float | None], width: int = 240, height: int = 40) -
         if v is not None
     )
     line = height - height * 0.25 / top
+    # A dot per value as well: one run alone draws no line.
+    dots = "".join(
+        f'<circle cx="{i * step:.1f}" cy="{height - height * v / top:.1f}" r="2.5" '
+        f'fill="#4a7bd0"><title>{v:.3g}</title></circle>'
+        for i, v in enumerate(values)
+        if v is not None
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
         f'<line x1="0" x2="{width}" y1="{line:.1f}" y2="{line:.1f}" stroke="#d06a4a" '
         f'stroke-dasharray="3,3"/><polyline points="{points}" fill="none" stroke="#4a7bd0" '
-        'stroke-width="2"/></svg>'
+        f'stroke-width="2"/>{dots}</svg>'
     )
