@@ -69,6 +69,7 @@ def test_demo_run_end_to_end(spark, local_config: Config, tmp_path: Path) -> Non
     assert "== training set: 'plays a comedy in the next 7 days'" in out
     assert "thumbs_up_share" in out and "cross-validated AUC, same model: as-of" in out
     assert "timetravel serve --insecure-local" in out
+    assert "console: http://127.0.0.1:8000/ui" in out.splitlines()[-1]  # it ends with it
     assert not (tmp_path / "fleet" / "fleet.json").exists()
 
 
