@@ -236,6 +236,10 @@ def test_every_page_loads_clean_and_is_screenshotted(site: Site, playwright: Any
         assert "drift_previous" in run.inner_text("#quality")
         assert run.locator("#drift svg").count() >= 1
         assert "context_sets v" in run.inner_text("#stages")
+        with run.expect_navigation():
+            run.click("#report")
+        assert "Histograms" in run.inner_text("body") and run.locator("svg").count() >= 2
+        browser.visit(f"/ui/runs/{site.runs[-1]}/report", "report")
 
         features = browser.visit("/ui/features?q=ratings", "features")
         names = features.locator("#features td:first-child").all_inner_texts()
@@ -283,6 +287,19 @@ def test_the_lookup_form_shows_the_apis_values(site: Site, playwright: Any) -> N
         shown = {name: page.inner_text(f"td[data-feature='{name}']") for name in FEATURES}
         assert shown == {n: str(v) for n, v in api["features"].items()}
         assert api["sources"]["ratings"]["run_id"] in page.inner_text("#sources")
+        # With a staleness bound the snapshots (06-02 12:00) are too old for ratings only.
+        page.fill("input[name=max_staleness]", "ratings=1h")
+        with page.expect_navigation():
+            page.click("#lookup button[type=submit]")
+        bounded = httpx.get(
+            f"{site.url}/v1/contexts/{api['key']['member_id']}/features",
+            params={"as_of": AS_OF, "features": ",".join(FEATURES), "max_staleness": "ratings=1h"},
+            headers=auth(),
+            timeout=30,
+        ).json()
+        assert bounded["features"]["ratings_count"] is None and bounded["features"]["plan"]
+        shown = {name: page.inner_text(f"td[data-feature='{name}']") for name in FEATURES}
+        assert shown == {n: "null" if v is None else str(v) for n, v in bounded["features"].items()}
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "lookup-result.png"), full_page=True)
         assert browser.problems == []

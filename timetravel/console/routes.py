@@ -323,6 +323,24 @@ def run_page(request: Request, run_id: str) -> Response:
     )
 
 
+@router.get("/runs/{run_id}/report", response_class=HTMLResponse)
+def run_report(request: Request, run_id: str) -> Response:
+    """The run's self-contained quality report (what `timetravel report` writes)."""
+    from timetravel.quality.report import render_report
+
+    session = _session(request)
+    if session is None:
+        return _sign_in_first(request)
+    try:
+        html = render_report(_services(request).tt.config, run_id)
+    except TimeTravelError as exc:
+        return _not_found(request, session, str(exc))
+    return HTMLResponse(
+        html,
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )
+
+
 def _errors_by_class(services: Services, run: RunInfo) -> list[tuple[str, str, int]]:
     """(source, error class, failed fetches) of the run's snapshot, from snapshot_errors at
     the version its snapshot recorded."""
@@ -496,15 +514,21 @@ async def training_set_rebuild(request: Request, job_id: str) -> Response:
 
 @router.get("/lookup", response_class=HTMLResponse)
 async def lookup_page(
-    request: Request, key: str = "", as_of: str = "", features: str = ""
+    request: Request, key: str = "", as_of: str = "", features: str = "", max_staleness: str = ""
 ) -> Response:
     from timetravel.times import check_instant
+    from timetravel.training.job import parse_staleness
 
     session = _session(request)
     if session is None:
         return _sign_in_first(request)
     services = _services(request)
-    form = {"key": key[:40], "as_of": as_of[:64], "features": features[:2000]}
+    form = {
+        "key": key[:40],
+        "as_of": as_of[:64],
+        "features": features[:2000],
+        "max_staleness": max_staleness[:1024],
+    }
     result, error = None, None
     if key or as_of:
         try:
@@ -517,7 +541,10 @@ async def lookup_page(
             try:
                 instant = check_instant(as_of)
                 names = [n.strip() for n in features.split(",") if n.strip()] or None
-                lookup = partial(services.tt.lookup, number, instant, features=names)
+                bound = parse_staleness(max_staleness or None, what="max staleness")
+                lookup = partial(
+                    services.tt.lookup, number, instant, features=names, max_staleness=bound
+                )
                 result = await asyncio.get_running_loop().run_in_executor(services.lookups, lookup)
             except (ValueError, TimeTravelError) as exc:
                 error = str(exc)
