@@ -117,3 +117,34 @@ def test_sessions_expire_and_are_bounded() -> None:
     sid, session = bounded.open("admin")
     assert SessionStore.csrf_ok(session, session.csrf)
     assert not SessionStore.csrf_ok(session, None) and not SessionStore.csrf_ok(session, "x")
+
+
+def test_a_run_whose_data_is_gone_still_gets_its_page(client: TestClient, config: Config) -> None:
+    from timetravel.warehouse.runs import RunsIndex
+
+    # The snapshot points at a snapshot_errors version that is not there (vacuumed, moved).
+    RunsIndex(config).record(
+        "r-gone",
+        "2026-06-01T06:00:00Z",
+        "snapshot",
+        "ok",
+        details={
+            "sources": {
+                "ratings": {
+                    "requested": 2,
+                    "fetched": 2,
+                    "failed": 0,
+                    "coverage": 1.0,
+                    "status": "ok",
+                }
+            }
+        },
+        table_versions={"snapshot_errors": 7},
+    )
+    client.post("/ui/sign-in", data={"token": READER})
+    page = client.get("/ui/runs/r-gone")
+    assert page.status_code == 200
+    assert "could not be read" in page.text and "TableNotFoundError" in page.text
+    assert "100.0%" in page.text  # what the runs index holds is still shown
+    report = client.get("/ui/runs/r-gone/report")
+    assert report.status_code == 404 and "no completed quality stage" in report.text

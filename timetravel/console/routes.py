@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from timetravel.api.deps import Services
 from timetravel.api.guards import CONSOLE_PREFIX
 from timetravel.console.sessions import COOKIE, Session, SessionStore
-from timetravel.errors import TimeTravelError
+from timetravel.errors import TimeTravelError, describe_error
 from timetravel.warehouse.runs import RunInfo
 
 __all__ = ["router", "PREFIX"]
@@ -287,18 +287,23 @@ def run_page(request: Request, run_id: str) -> Response:
         quality = read_quality(config, run_id)
     except TimeTravelError:
         pass  # no quality stage yet: the page says so
-    histograms, drift = [], {}
-    if quality is not None:
-        previous = latest_before(runs, run, snapshotted)
-        numeric = sorted(
-            {(s.source, s.field) for s in quality.stats if s.stratum == OVERALL}
-            & {(s.source, s.field) for s in quality.stats if s.kind == "numeric"}
-        )
-        for source, name in numeric:
-            h = field_histogram(config, run, previous, source, name)
-            if h.current:
-                histograms.append((h, svg_histogram(h)))
-        drift = {k: svg_series(v) for k, v in drift_series(config, recent_runs(runs, run)).items()}
+    histograms, drift, unreadable = [], {}, None
+    try:
+        if quality is not None:
+            previous = latest_before(runs, run, snapshotted)
+            numeric = sorted(
+                {(s.source, s.field) for s in quality.stats if s.stratum == OVERALL}
+                & {(s.source, s.field) for s in quality.stats if s.kind == "numeric"}
+            )
+            for source, name in numeric:
+                h = field_histogram(config, run, previous, source, name)
+                if h.current:
+                    histograms.append((h, svg_histogram(h)))
+            recent = recent_runs(runs, run)
+            drift = {k: svg_series(v) for k, v in drift_series(config, recent).items()}
+        errors = _errors_by_class(services, run)
+    except Exception as exc:  # noqa: BLE001 - e.g. facts vacuumed away: the page says so
+        unreadable, errors = describe_error(exc), []
     versions = {
         stage: record.table_versions
         for stage, record in run.stages.items()
@@ -314,7 +319,8 @@ def run_page(request: Request, run_id: str) -> Response:
         sources=(run.stages["snapshot"].details.get("sources") or {})
         if "snapshot" in run.stages
         else {},
-        errors=_errors_by_class(services, run),
+        errors=errors,
+        unreadable=unreadable,
         quality=quality,
         overall=[s for s in quality.stats if s.stratum == OVERALL] if quality else [],
         histograms=histograms,
