@@ -95,6 +95,9 @@ def test_edge_inputs_get_a_page_not_a_500(client: TestClient) -> None:
         assert "Traceback" not in response.text
     huge = client.post("/ui/sign-in", content=b"token=" + b"a" * 100_000)
     assert huge.status_code == 401  # a form over 16 KiB is not read as a sign-in
+    many = "&".join(f"f{i}=1" for i in range(25)) + f"&token={READER}"
+    crowded = client.post("/ui/sign-in", content=many.encode())
+    assert crowded.status_code == 401  # more than 20 fields: refused, not a 500
 
 
 def test_without_tokens_the_local_server_needs_no_sign_in(config: Config) -> None:

@@ -91,10 +91,15 @@ def _not_found(request: Request, session: Session, what: str) -> HTMLResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
+    """The posted form's fields; a form too large or with too many fields reads as empty
+    (every form here then refuses it), never as an error."""
     body = await request.body()
     if len(body) > _FORM_LIMIT:
         return {}
-    fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=20)
+    try:
+        fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=20)
+    except ValueError:  # more than 20 fields
+        return {}
     return {k: v[0] for k, v in fields.items()}
 
 
