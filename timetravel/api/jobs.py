@@ -65,6 +65,16 @@ class JobRecord:
     rebuild_of: str | None = None
     attempts: int = 0
 
+    @property
+    def built(self) -> bool:
+        """Succeeded with a manifest: its rows can be read, and it can be rebuilt."""
+        return self.status == "succeeded" and bool(self.manifest)
+
+    def rebuild_request(self) -> dict[str, Any]:
+        """What a rebuild of this job asks: the same engine and format (the rest, labels
+        included, comes from its manifest)."""
+        return {"engine": self.request.get("engine"), "format": self.request.get("format", "delta")}
+
 
 class JobStore:
     """Job records as JSON files; safe to read while a worker writes."""

@@ -31,6 +31,13 @@ __all__ = ["router", "PREFIX"]
 
 PREFIX = CONSOLE_PREFIX
 STAGES = ("select", "snapshot", "quality", "schedule")
+# Set and deleted alike (a browser deletes only the cookie whose attributes match).
+_COOKIE_SCOPE: dict[str, Any] = {
+    "path": PREFIX,
+    "secure": True,
+    "httponly": True,
+    "samesite": "strict",
+}
 _FORM_LIMIT = 16 * 1024  # sign-in and rebuild forms are a few fields
 _FEATURE_RUNS = 30  # availability over time: the latest runs
 
@@ -82,7 +89,7 @@ def _render(
     )
 
 
-def _sign_in_first(request: Request) -> RedirectResponse:
+def _sign_in_first() -> RedirectResponse:
     return RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
 
 
@@ -126,15 +133,7 @@ async def sign_in(request: Request) -> Response:
         )
     sid, _ = _sessions(request).open(role)
     response = RedirectResponse(f"{PREFIX}/runs", status_code=303)
-    response.set_cookie(
-        COOKIE,
-        sid,
-        max_age=int(_sessions(request).ttl_s),
-        path=PREFIX,
-        secure=True,
-        httponly=True,
-        samesite="strict",
-    )
+    response.set_cookie(COOKIE, sid, max_age=int(_sessions(request).ttl_s), **_COOKIE_SCOPE)
     return response
 
 
@@ -147,7 +146,7 @@ async def sign_out(request: Request) -> Response:
         return _refused(request, session, "The form was stale or not sent from this console.")
     _sessions(request).close(request.cookies.get(COOKIE))
     response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
-    response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, **_COOKIE_SCOPE)
     return response
 
 
@@ -156,12 +155,6 @@ def _refused(request: Request, session: Session, message: str) -> HTMLResponse:
 
 
 # ---------------------------------------------------------------------------- runs
-
-
-def _coverage(run: RunInfo) -> dict[str, float]:
-    snapshot = run.stages.get("snapshot")
-    sources = (snapshot.details.get("sources") or {}) if snapshot else {}
-    return {name: float(s.get("coverage", 0.0)) for name, s in sorted(sources.items())}
 
 
 def _lag_s(run: RunInfo) -> float | None:
@@ -192,7 +185,7 @@ def _day(text: str | None) -> datetime | None:
 def runs_page(request: Request, status: str = "", since: str = "", until: str = "") -> Response:
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     runs = _services(request).tt.runs()
     start, end = _day(since[:10]), _day(until[:10])
     rows: list[dict[str, Any]] = []
@@ -209,7 +202,7 @@ def runs_page(request: Request, status: str = "", since: str = "", until: str = 
                 "run": run,
                 "word": word,
                 "stages": {s: run.status(s) for s in STAGES},
-                "coverage": _coverage(run),
+                "coverage": run.coverage(),
                 "lag_s": _lag_s(run),
             }
         )
@@ -265,17 +258,11 @@ def _timeline(points: list[tuple[datetime, str]], width: int = 900, height: int 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: str) -> Response:
     from timetravel.quality.profile import OVERALL, latest_before, read_quality, snapshotted
-    from timetravel.quality.report import (
-        drift_series,
-        field_histogram,
-        recent_runs,
-        svg_histogram,
-        svg_series,
-    )
+    from timetravel.quality.report import drawn_histograms, drift_series, recent_runs, svg_series
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     services = _services(request)
     config = services.tt.config
     runs = services.tt.runs()
@@ -296,14 +283,7 @@ def run_page(request: Request, run_id: str) -> Response:
     try:
         if quality is not None:
             previous = latest_before(runs, run, snapshotted)
-            numeric = sorted(
-                {(s.source, s.field) for s in quality.stats if s.stratum == OVERALL}
-                & {(s.source, s.field) for s in quality.stats if s.kind == "numeric"}
-            )
-            for source, name in numeric:
-                h = field_histogram(config, run, previous, source, name)
-                if h.current:
-                    histograms.append((h, svg_histogram(h)))
+            histograms = drawn_histograms(config, run, previous, quality)
             recent = recent_runs(runs, run)
             drift = {k: svg_series(v) for k, v in drift_series(config, recent).items()}
         errors = _errors_by_class(services, run)
@@ -320,7 +300,6 @@ def run_page(request: Request, run_id: str) -> Response:
         "run.html.j2",
         run=run,
         strata=strata,
-        coverage=_coverage(run),
         sources=(run.stages["snapshot"].details.get("sources") or {})
         if "snapshot" in run.stages
         else {},
@@ -341,7 +320,7 @@ def run_report(request: Request, run_id: str) -> Response:
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     try:
         html = render_report(_services(request).tt.config, run_id)
     except TimeTravelError as exc:
@@ -382,11 +361,11 @@ def features_page(request: Request, q: str = "") -> Response:
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     services = _services(request)
     needle = q.strip().lower()[:200]
     found = []
-    recent = list(reversed(services.tt.runs(limit=_FEATURE_RUNS)))
+    coverages = [r.coverage() for r in reversed(services.tt.runs(limit=_FEATURE_RUNS))]
     for feature in services.tt.features():
         sources = list(feature["reads"])
         text = " ".join(
@@ -396,11 +375,12 @@ def features_page(request: Request, q: str = "") -> Response:
             continue
         # Availability over time: per run, the lowest coverage among the sources it reads.
         series = [
-            min((_coverage(r).get(s) for s in sources), key=lambda v: -1 if v is None else v)
-            for r in recent
+            min((c.get(s) for s in sources), key=lambda v: -1 if v is None else v)
+            for c in coverages
         ]
-        versions = services.tt.feature(feature["name"])["versions"]
-        found.append({**feature, "versions": versions, "availability": svg_series(list(series))})
+        # The registry's versions only: tt.feature() would check availability once more.
+        versions = services.tt.registry.versions(feature["name"])
+        found.append({**feature, "versions": versions, "availability": svg_series(series)})
     return _render(request, session, "features.html.j2", features=found, q=q[:200])
 
 
@@ -411,7 +391,7 @@ def features_page(request: Request, q: str = "") -> Response:
 def training_sets_page(request: Request) -> Response:
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     return _render(
         request, session, "training_sets.html.j2", jobs=_services(request).job_store.list()
     )
@@ -437,19 +417,19 @@ def _lineage(manifest: dict[str, Any], runs: list[RunInfo]) -> list[dict[str, An
 def training_set_page(request: Request, job_id: str) -> Response:
     import json
 
-    from timetravel.api.routes.training_sets import _output_dataset, _page
+    from timetravel.api.routes.training_sets import output_dataset, rows_page
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     services = _services(request)
-    record = services.job_store.get(job_id) if len(job_id) <= 64 else None
+    record = services.job_store.get(job_id)
     if record is None:
         return _not_found(request, session, f"There is no training set {job_id!r}.")
     preview: list[dict[str, Any]] = []
     columns: list[str] = []
-    if record.status == "succeeded" and record.manifest:
-        preview = _page(_output_dataset(services, record), 0, 20)
+    if record.built:
+        preview = rows_page(output_dataset(services, record), 0, 20)
         columns = list(preview[0]) if preview else []
     return _render(
         request,
@@ -466,14 +446,14 @@ def training_set_page(request: Request, job_id: str) -> Response:
 
 @router.get("/training-sets/{job_id}/download")
 def training_set_download(request: Request, job_id: str, format: str = "csv") -> Response:
-    from timetravel.api.routes.training_sets import _output_dataset, _stream
+    from timetravel.api.routes.training_sets import output_dataset, stream_rows
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     services = _services(request)
-    record = services.job_store.get(job_id) if len(job_id) <= 64 else None
-    if record is None or record.status != "succeeded" or not record.manifest:
+    record = services.job_store.get(job_id)
+    if record is None or not record.built:
         return _not_found(request, session, f"Training set {job_id!r} has no rows to download.")
     if format not in ("csv", "parquet"):
         return _render(
@@ -486,7 +466,7 @@ def training_set_download(request: Request, job_id: str, format: str = "csv") ->
         )
     kind = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return StreamingResponse(
-        _stream(_output_dataset(services, record), format),
+        stream_rows(output_dataset(services, record), format),
         media_type=kind,
         headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
     )
@@ -498,7 +478,7 @@ async def training_set_rebuild(request: Request, job_id: str) -> Response:
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     if not SessionStore.csrf_ok(session, (await _form(request)).get("csrf")):
         return _refused(request, session, "The form was stale or not sent from this console.")
     if session.role != "admin":
@@ -506,15 +486,11 @@ async def training_set_rebuild(request: Request, job_id: str) -> Response:
             request, session, "Rebuilding needs the admin role; you are signed in as reader."
         )
     services = _services(request)
-    record = services.job_store.get(job_id) if len(job_id) <= 64 else None
-    if record is None or record.status != "succeeded" or not record.manifest:
+    record = services.job_store.get(job_id)
+    if record is None or not record.built:
         return _not_found(request, session, f"Training set {job_id!r} cannot be rebuilt.")
     try:
-        request_again = {
-            "engine": record.request.get("engine"),
-            "format": record.request.get("format", "delta"),
-        }
-        new = services.jobs.submit(request_again, rebuild_of=job_id)
+        new = services.jobs.submit(record.rebuild_request(), rebuild_of=job_id)
     except JobQueueFullError as exc:
         return _render(request, session, "error.html.j2", 429, title="Busy", message=str(exc))
     return RedirectResponse(f"{PREFIX}/training-sets/{new.id}?rebuilt={job_id}", 303)
@@ -532,7 +508,7 @@ async def lookup_page(
 
     session = _session(request)
     if session is None:
-        return _sign_in_first(request)
+        return _sign_in_first()
     services = _services(request)
     form = {
         "key": key[:40],

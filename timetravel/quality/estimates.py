@@ -135,16 +135,17 @@ def _mixture_quantile(parts: Sequence[tuple[float, Sequence[float]]], q: float) 
     def at(x: float, *, left: bool = False) -> float:
         return sum(share * _cdf(points, x, left=left) for share, points in parts)
 
-    previous = breaks[0]
-    if q <= at(previous):
+    previous, before = breaks[0], at(breaks[0])
+    if q <= before:
         return previous
     for b in breaks[1:]:
-        before, reached = at(previous), at(b, left=True)
+        reached = at(b, left=True)
         if q <= reached:  # F is linear on (previous, b)
             return previous + (q - before) / (reached - before) * (b - previous)
-        if q <= at(b):  # a jump at b covers q
+        after = at(b)
+        if q <= after:  # a jump at b covers q
             return b
-        previous = b
+        previous, before = b, after
     return breaks[-1]
 
 

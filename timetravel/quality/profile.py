@@ -377,6 +377,8 @@ def read_quality(config: Config, run_id: str) -> QualityResult:
     return QualityResult(run_id, stats, version, checks, record.status)
 
 
+# The fields of each top value, as written and as read back (value text, count long, the
+# rest doubles).
 _TOP_VALUE_KEYS = ("value", "count", "share", "weighted_share", "weighted_se")
 
 
@@ -673,6 +675,8 @@ def _write(
 
     now = datetime.now(UTC)
     versions: dict[str, int] = {}
+    kinds = {"value": T.StringType(), "count": T.LongType()}
+    top_value_types = {k: kinds.get(k, T.DoubleType()) for k in _TOP_VALUE_KEYS}
     stats_schema = T.StructType(
         [
             T.StructField("run_id", T.StringType()),
@@ -695,15 +699,7 @@ def _write(
             T.StructField(
                 "top_values",
                 T.ArrayType(
-                    T.StructType(
-                        [
-                            T.StructField("value", T.StringType()),
-                            T.StructField("count", T.LongType()),
-                            T.StructField("share", T.DoubleType()),
-                            T.StructField("weighted_share", T.DoubleType()),
-                            T.StructField("weighted_se", T.DoubleType()),
-                        ]
-                    )
+                    T.StructType([T.StructField(k, t) for k, t in top_value_types.items()])
                 ),
             ),
             T.StructField("population", T.DoubleType()),

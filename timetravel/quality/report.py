@@ -20,6 +20,7 @@ from timetravel.errors import TableNotFoundError
 from timetravel.quality.profile import (
     OVERALL,
     QUALITY_STAGE,
+    QualityResult,
     latest_before,
     read_quality,
     snapshotted,
@@ -32,6 +33,7 @@ __all__ = [
     "render_report",
     "FieldHistogram",
     "field_histogram",
+    "drawn_histograms",
     "coverage_series",
     "drift_series",
     "svg_histogram",
@@ -60,10 +62,6 @@ def render_report(config: Config, run_id: str) -> str:
     runs = RunsIndex(config).list()
     run = next(r for r in runs if r.run_id == run_id)
     previous = latest_before(runs, run, snapshotted)
-    numeric = sorted(
-        {(s.source, s.field) for s in result.stats if s.stratum == OVERALL and s.kind == "numeric"}
-    )
-    histograms = [field_histogram(config, run, previous, source, name) for source, name in numeric]
     recent = recent_runs(runs, run)
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = Path(__file__).with_name("report.html.j2").read_text(encoding="utf-8")
@@ -72,11 +70,23 @@ def render_report(config: Config, run_id: str) -> str:
         result=result,
         previous=previous,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
-        histograms=[(h, svg_histogram(h)) for h in histograms if h.current],
+        histograms=drawn_histograms(config, run, previous, result),
         coverage=coverage_series(config, recent),
         drift=drift_series(config, recent),
         svg_series=svg_series,
     )
+
+
+def drawn_histograms(
+    config: Config, run: RunInfo, previous: RunInfo | None, result: QualityResult
+) -> list[tuple[FieldHistogram, str]]:
+    """Each numeric field of ``result`` with values: this run's histogram against
+    ``previous``'s, and its SVG."""
+    numeric = sorted(
+        {(s.source, s.field) for s in result.stats if s.stratum == OVERALL and s.kind == "numeric"}
+    )
+    histograms = [field_histogram(config, run, previous, source, name) for source, name in numeric]
+    return [(h, svg_histogram(h)) for h in histograms if h.current]
 
 
 def field_histogram(

@@ -68,6 +68,12 @@ class RunInfo:
         record = self.stages.get(stage)
         return record.status if record else None
 
+    def coverage(self) -> dict[str, float]:
+        """Per source, the share of contexts its snapshot stage fetched (none yet: empty)."""
+        snapshot = self.stages.get("snapshot")
+        sources = (snapshot.details.get("sources") or {}) if snapshot else {}
+        return {name: float(s.get("coverage", 0.0)) for name, s in sorted(sources.items())}
+
 
 class RunsIndex:
     """Read and write the runs index of a warehouse (delta-rs; no Spark job).

@@ -15,11 +15,6 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=PROBLEM_RESPONSES
 
 
 def _out(run: RunInfo, *, stages: bool) -> RunOut:
-    snapshot = run.stages.get("snapshot")
-    coverage = {}
-    if snapshot is not None:
-        for name, summary in (snapshot.details.get("sources") or {}).items():
-            coverage[name] = float(summary.get("coverage", 0.0))
     versions: dict[str, int] = {}
     for record in run.stages.values():
         versions.update(record.table_versions)
@@ -27,7 +22,7 @@ def _out(run: RunInfo, *, stages: bool) -> RunOut:
         run_id=run.run_id,
         run_time=run.run_time,
         status={s: r.status for s, r in run.stages.items()},
-        coverage=coverage,
+        coverage=run.coverage(),
         table_versions=versions,
         stages={
             s: StageOut(

@@ -124,15 +124,15 @@ def rows(
 ) -> Any:
     """Rows as paginated JSON, or the whole set as a Parquet or CSV download."""
     record = _job(services, job_id)
-    if record.status != "succeeded" or not record.manifest:
+    if not record.built:
         raise Problem(
             404, "Not found", f"training set {job_id} has no rows yet (status {record.status})"
         )
-    dataset = _output_dataset(services, record)
+    dataset = output_dataset(services, record)
     if format != "json":
         kind = "application/vnd.apache.parquet" if format == "parquet" else "text/csv"
         return StreamingResponse(
-            _stream(dataset, format),
+            stream_rows(dataset, format),
             media_type=kind,
             headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
         )
@@ -142,11 +142,11 @@ def rows(
         total=dataset.count_rows(),
         offset=offset,
         limit=limit,
-        rows=_page(dataset, offset, limit),
+        rows=rows_page(dataset, offset, limit),
     )
 
 
-def _page(dataset: Any, offset: int, limit: int) -> list[dict[str, Any]]:
+def rows_page(dataset: Any, offset: int, limit: int) -> list[dict[str, Any]]:
     """Rows [offset, offset + limit) read batch by batch: memory bounded by the page, not by
     the training set."""
     rows: list[dict[str, Any]] = []
@@ -162,7 +162,7 @@ def _page(dataset: Any, offset: int, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _stream(dataset: Any, fmt: str) -> Iterator[bytes]:
+def stream_rows(dataset: Any, fmt: str) -> Iterator[bytes]:
     """The whole training set as Parquet or CSV, written and sent one batch at a time."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -186,7 +186,8 @@ def _stream(dataset: Any, fmt: str) -> Iterator[bytes]:
     yield sink.getvalue()
 
 
-def _output_dataset(services: Any, record: JobRecord) -> Any:
+def output_dataset(services: Any, record: JobRecord) -> Any:
+    """A built job's training set as an Arrow dataset (Delta or Parquet), read lazily."""
     import pyarrow.dataset as ds
 
     from timetravel.warehouse.files import filesystem
@@ -214,17 +215,13 @@ def _output_dataset(services: Any, record: JobRecord) -> Any:
 def rebuild(job_id: JobId, services: ServicesDep, _: AdminDep) -> JSONResponse:
     """Rebuild from the job's manifest (same Delta versions, encoders, labels)."""
     record = _job(services, job_id)
-    if record.status != "succeeded" or not record.manifest:
+    if not record.built:
         raise Problem(
             422,
             "Not rebuildable",
             f"training set {job_id} has no manifest (status {record.status})",
         )
-    new = _queue(
-        services,
-        {"engine": record.request.get("engine"), "format": record.request.get("format", "delta")},
-        rebuild_of=job_id,
-    )
+    new = _queue(services, record.rebuild_request(), rebuild_of=job_id)
     return JSONResponse(_out(new).model_dump(mode="json"), status_code=202)
 
 
