@@ -360,11 +360,23 @@ class QuerySettings(_Frozen):
         default="auto", description="auto: DuckDB while the rows to join fit embedded_max_rows"
     )
     embedded_max_rows: int = Field(
-        default=20_000_000,
+        default=150_000_000,
         ge=0,
         description="auto picks DuckDB when label rows + fact rows read are at most this "
-        "(benchmarks/pit_join.py: 10M rows join in ~5 s embedded, ~17 s on Spark "
-        "locally, peaking at 2.8 GB; 100M rows peak at 19 GB)",
+        "(benchmarks/pit_join.py: 100M rows join embedded in bounded memory, peaking "
+        "under 4 GB, about 2x faster than local Spark; the output must fit in memory)",
+    )
+    embedded_memory_mb: int = Field(
+        default=2_000,
+        ge=64,
+        le=1_048_576,
+        description="DuckDB's memory limit in the embedded join; past it, it spills to disk",
+    )
+    spill_directory: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="where the embedded join spills (a temporary directory under it, "
+        "removed after); default: the system's temporary directory",
     )
     encoders: list[str] = Field(
         default_factory=lambda: ["timetravel.demo.catalog:demo_encoders"],

@@ -7,7 +7,9 @@ from typing import Any
 
 # "one_row" is the lookup path (timetravel.asof.duckdb.point_in_time_one_row), run here once
 # per label row so that every case of the suite, brute-force ones included, checks it too.
-ENGINES = ["spark", "duckdb", "one_row"]
+# "duckdb_streamed" is the embedded join as training sets run it: sources streamed from
+# pyarrow datasets under a DuckDB memory limit.
+ENGINES = ["spark", "duckdb", "duckdb_streamed", "one_row"]
 
 
 def sort_key(row: dict[str, Any]) -> list[tuple[bool, str]]:
@@ -62,6 +64,18 @@ class PitRunner:
 
             out = point_in_time_join_arrow(
                 _arrow(label_frame), {n: _arrow(f) for n, f in source_frames.items()}, **options
+            )
+            return _collect_arrow(out)
+        if self.engine == "duckdb_streamed":
+            import pyarrow.dataset as ds
+
+            from timetravel.asof.duckdb import point_in_time_join_arrow
+
+            out = point_in_time_join_arrow(
+                _arrow(label_frame),
+                {n: ds.dataset(_arrow(f)) for n, f in source_frames.items()},
+                memory_limit_mb=64,
+                **options,
             )
             return _collect_arrow(out)
         if self.engine == "one_row":

@@ -17,13 +17,29 @@ from pathlib import Path
 from typing import Any
 
 from timetravel.api.jobs import JobRecord, JobStore
-from timetravel.config import load_config_dict
+from timetravel.config import Config, load_config_dict
 from timetravel.errors import TimeTravelError
 from timetravel.facade import TimeTravel
 from timetravel.training.job import parse_staleness, read_labels
 from timetravel.training.label_location import LabelLocation, resolve_labels
 
-__all__ = ["run_job"]
+__all__ = ["run_job", "job_config"]
+
+
+def job_config(config: Config, state_dir: str) -> Config:
+    """The server's configuration as a job's worker runs it: the embedded join's DuckDB
+    limit at most half of ``api.job_memory_mb`` (the labels and the output need the rest),
+    spilling under the state directory unless ``query.spill_directory`` says otherwise."""
+    query = config.query
+    spill = query.spill_directory or str(Path(state_dir) / "spill")
+    Path(spill).mkdir(parents=True, exist_ok=True)
+    bounded = query.model_copy(
+        update={
+            "embedded_memory_mb": min(query.embedded_memory_mb, config.api.job_memory_mb // 2),
+            "spill_directory": spill,
+        }
+    )
+    return config.model_copy(update={"query": bounded})
 
 
 def run_job(tt: TimeTravel, store: JobStore, job_id: str, output: str) -> dict[str, Any]:
@@ -86,7 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config_dict(json.loads(Path(args.config).read_text()), source=args.config)
     store = JobStore(args.state_dir)
-    result = run_job(TimeTravel(config), store, args.job_id, args.output)
+    result = run_job(
+        TimeTravel(job_config(config, args.state_dir)), store, args.job_id, args.output
+    )
     path = store.result_path(args.job_id)
     temporary = path.with_suffix(f".tmp-{os.getpid()}")
     temporary.write_text(json.dumps(result, default=str))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from timetravel.asof.contract import (
     Staleness,
@@ -27,6 +27,7 @@ from timetravel.errors import AsOfError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
 __all__ = ["point_in_time_join_arrow", "point_in_time_one_row"]
 
@@ -35,7 +36,7 @@ _ROW = "__tt_row"
 
 def point_in_time_join_arrow(
     labels: pa.Table,
-    sources: Mapping[str, pa.Table],
+    sources: Mapping[str, pa.Table | ds.Dataset],
     *,
     entity: str | Sequence[str] = "context_id",
     label_time: str = "label_time",
@@ -43,65 +44,123 @@ def point_in_time_join_arrow(
     written_time: str | None = None,
     max_staleness: Staleness = None,
     threads: int | None = None,
+    memory_limit_mb: int | None = None,
+    spill_directory: str | None = None,
 ) -> pa.Table:
-    """:func:`timetravel.asof.spark.point_in_time_join` for Arrow tables, on DuckDB."""
+    """:func:`timetravel.asof.spark.point_in_time_join` for Arrow tables, on DuckDB.
+
+    A source may be a ``pyarrow.dataset.Dataset`` (e.g. a delta-rs table's): it is then
+    streamed, only the columns the join uses, with little read-ahead. With
+    ``memory_limit_mb`` DuckDB keeps its working set under that bound and spills its sorts
+    to ``spill_directory`` (a temporary directory if None, removed after), so the inputs
+    never have to fit in memory; only the labels and the output do. Running out of it is an
+    :class:`AsOfError`.
+    """
+    import tempfile
+
     import duckdb
     import pyarrow as pa
 
     keys = key_list(entity)
     _check(labels, sources, keys, label_time, snapshot_time, written_time, max_staleness)
     staleness = resolve_staleness(max_staleness, list(sources))
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        con.register(
-            "labels_in", labels.append_column(_ROW, pa.array(range(labels.num_rows), pa.int64()))
-        )
-        selects = [f"l.{_q(c)}" for c in labels.column_names]
-        joins = []
-        for index, (name, table) in enumerate(sources.items()):
-            alias = f"s{index}"
-            con.register(f"{alias}_in", table)
-            features = feature_columns(
-                table.column_names,
-                entity=keys,
-                snapshot_time=snapshot_time,
-                written_time=written_time,
-            )
-            ties = tie_break_columns(_types(table), features, written_time)
-            order = ", ".join(f"{_q(c)} DESC NULLS LAST" for c in ties) or "1"
-            not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in [*keys, snapshot_time])
-            con.execute(f"""
-                CREATE TEMP TABLE {alias} AS
-                SELECT * EXCLUDE (__tt_rank) FROM (
-                    SELECT *, CAST({_q(snapshot_time)} AS TIMESTAMP) AS __tt_s,
-                           row_number() OVER (PARTITION BY {", ".join(map(_q, keys))},
-                                              {_q(snapshot_time)} ORDER BY {order}) AS __tt_rank
-                    FROM {alias}_in WHERE {not_null})
-                WHERE __tt_rank = 1""")
-            on = " AND ".join(f"l.{_q(k)} = {alias}.{_q(k)}" for k in keys)
-            joins.append(f"ASOF LEFT JOIN {alias} ON {on} AND l.__tt_t >= {alias}.__tt_s")
-            usable = f"({alias}.__tt_s IS NOT NULL AND l.__tt_t IS NOT NULL"
-            bound = staleness.get(name)
-            if bound is not None:
-                micros = int(bound / timedelta(microseconds=1))
-                usable += f" AND epoch_us(l.__tt_t) - epoch_us({alias}.__tt_s) <= {micros}"
-            usable += ")"
-            for column in [*features, snapshot_time]:
-                selects.append(
-                    f"CASE WHEN {usable} THEN {alias}.{_q(column)} END "
-                    f"AS {_q(output_column(name, column))}"
+    with tempfile.TemporaryDirectory(prefix="timetravel-duckdb-", dir=spill_directory) as spill:
+        con = duckdb.connect(config={"temp_directory": spill})
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if threads:
+                con.execute(f"SET threads = {int(threads)}")
+            if memory_limit_mb:
+                con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
+                # Order comes from the label row number; keeping insertion order would
+                # hold back rows in memory.
+                con.execute("SET preserve_insertion_order = false")
+            numbered = labels.append_column(_ROW, pa.array(range(labels.num_rows), pa.int64()))
+            con.register("labels_in", numbered)
+            selects = [f"l.{_q(c)}" for c in labels.column_names]
+            label_orders, joins = [], []
+            for index, (name, table) in enumerate(sources.items()):
+                alias = f"s{index}"
+                features = feature_columns(
+                    table.schema.names,
+                    entity=keys,
+                    snapshot_time=snapshot_time,
+                    written_time=written_time,
                 )
-        sql = (
-            f"SELECT {', '.join(selects)} FROM "
-            f"(SELECT *, CAST({_q(label_time)} AS TIMESTAMP) AS __tt_t FROM labels_in) l "
-            f"{' '.join(joins)} ORDER BY l.{_ROW}"
-        )
-        return con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
+                ties = tie_break_columns(_types(table), features, written_time)
+                used = [*keys, snapshot_time, *features, *(t for t in ties if t not in features)]
+                con.register(f"{alias}_in", _scannable(table, used))
+                not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in [*keys, snapshot_time])
+                snapshot_order, label_order = _orders(snapshot_time, ties)
+                label_orders.append(f"{label_order} AS __tt_o{index}")
+                sql_source = (
+                    f"(SELECT {', '.join(map(_q, used))}, {snapshot_order} AS __tt_o "
+                    f"FROM {alias}_in WHERE {not_null}) {alias}"
+                )
+                on = " AND ".join(f"l.{_q(k)} = {alias}.{_q(k)}" for k in keys)
+                joins.append(
+                    f"ASOF LEFT JOIN {sql_source} ON {on} AND l.__tt_o{index} >= {alias}.__tt_o"
+                )
+                usable = f"({alias}.{_q(snapshot_time)} IS NOT NULL AND l.__tt_t IS NOT NULL"
+                bound = staleness.get(name)
+                if bound is not None:
+                    micros = int(bound / timedelta(microseconds=1))
+                    usable += (
+                        f" AND epoch_us(l.__tt_t) - epoch_us(CAST({alias}.{_q(snapshot_time)} "
+                        f"AS TIMESTAMP)) <= {micros}"
+                    )
+                usable += ")"
+                for column in [*features, snapshot_time]:
+                    selects.append(
+                        f"CASE WHEN {usable} THEN {alias}.{_q(column)} END "
+                        f"AS {_q(output_column(name, column))}"
+                    )
+            sql = (
+                f"SELECT {', '.join(selects)} FROM "
+                f"(SELECT *, {', '.join(label_orders)} FROM "
+                f"(SELECT *, CAST({_q(label_time)} AS TIMESTAMP) AS __tt_t FROM labels_in)) l "
+                f"{' '.join(joins)} ORDER BY l.{_ROW}"
+            )
+            try:
+                return con.sql(sql).to_arrow_table()
+            except duckdb.OutOfMemoryException:
+                raise AsOfError(
+                    f"the embedded join needs more than its memory limit ({memory_limit_mb} MB) "
+                    "even spilling to disk: raise query.embedded_memory_mb or use the Spark "
+                    "engine"
+                ) from None
+        finally:
+            con.close()
+
+
+def _scannable(table: pa.Table | ds.Dataset, columns: Sequence[str]) -> Any:
+    """What DuckDB scans for a source: a table as is; a dataset as a scanner of ``columns``
+    with one batch and one file of read-ahead (pyarrow's defaults, 16 batches of 4 files,
+    held gigabytes at 30M rows: benchmarks/RESULTS.md)."""
+    import pyarrow as pa
+
+    if isinstance(table, pa.Table):
+        return table
+    return table.scanner(
+        columns=list(columns), batch_size=65_536, batch_readahead=1, fragment_readahead=1
+    )
+
+
+def _orders(snapshot_time: str, ties: Sequence[str]) -> tuple[str, str]:
+    """The ASOF inequality's two sides for one source: a struct ordering a snapshot by time,
+    then by the contract's tie-break columns (nulls lowest), and the label's struct, which is
+    above every snapshot at or before its time and below every later one.
+
+    The time is ``2 * micros`` for a snapshot and ``2 * micros + 1`` for a label, so the first
+    field alone decides between a label and a snapshot; among snapshots at one instant the
+    tie fields decide, and ASOF takes the greatest: no per-(key, time) dedupe is needed.
+    """
+    snapshot = [f"'t': epoch_us(CAST({_q(snapshot_time)} AS TIMESTAMP)) * 2"]
+    label = ["'t': epoch_us(__tt_t) * 2 + 1"]
+    for i, column in enumerate(ties):
+        snapshot += [f"'n{i}': {_q(column)} IS NOT NULL", f"'v{i}': {_q(column)}"]
+        label += [f"'n{i}': NULL", f"'v{i}': NULL"]
+    return "{" + ", ".join(snapshot) + "}", "{" + ", ".join(label) + "}"
 
 
 def _q(name: str) -> str:
@@ -130,13 +189,13 @@ def _type_name(arrow_type: pa.DataType) -> str:
     return names.get(arrow_type, str(arrow_type))
 
 
-def _types(table: pa.Table) -> dict[str, str]:
+def _types(table: pa.Table | ds.Dataset) -> dict[str, str]:
     return {f.name: _type_name(f.type) for f in table.schema}
 
 
 def _check(
     labels: pa.Table,
-    sources: Mapping[str, pa.Table],
+    sources: Mapping[str, pa.Table | ds.Dataset],
     keys: list[str],
     label_time: str,
     snapshot_time: str,

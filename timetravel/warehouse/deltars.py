@@ -182,14 +182,16 @@ def join_facts(
     ``sources`` maps a source name to (table name, Delta version). Partitions of
     ``snapshot_date`` that cannot hold a usable snapshot (after the last label, or older
     than the staleness bound allows) are never read; ``columns`` (per source) limits the
-    columns read.
+    columns read. The facts are streamed into DuckDB, within ``query.embedded_memory_mb``
+    (spilling to ``query.spill_directory``): they never have to fit in memory.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     times = labels.column(label_time)
     latest = pc.max(times).as_py()
     earliest = pc.min(times).as_py()
-    tables = {}
+    facts = {}
     for name, (table, version) in sources.items():
         bound = staleness_for(max_staleness, name)
         filters: list[tuple[str, str, Any]] = []
@@ -197,22 +199,21 @@ def join_facts(
             filters.append(("snapshot_date", "<=", _day(latest)))
             if bound is not None and earliest is not None:
                 filters.append(("snapshot_date", ">=", _day(to_utc(earliest) - bound)))
-        facts = read_table(
-            config,
-            table,
-            version=version,
-            partitions=filters or None,
-            columns=(columns or {}).get(name),
+        dataset = open_table(config, table, version).to_pyarrow_dataset(
+            file_pruning_predicate=filters or None
         )
-        keep = [c for c in facts.column_names if c not in drop]
-        tables[name] = facts.select(keep)
+        wanted = (columns or {}).get(name) or dataset.schema.names
+        keep = [dataset.schema.field(c) for c in wanted if c not in drop]
+        facts[name] = dataset.replace_schema(pa.schema(keep))
     return point_in_time_join_arrow(
         labels,
-        tables,
+        facts,
         entity=entity,
         label_time=label_time,
         written_time=written_time,
         max_staleness=max_staleness,
+        memory_limit_mb=config.query.embedded_memory_mb,
+        spill_directory=config.query.spill_directory,
     )
 
 
