@@ -77,6 +77,25 @@ def test_ties_without_written_time_are_deterministic(pit: PitRunner) -> None:
     assert [(r["s__v"], r["s__x"]) for r in got] == [(7, "c")]
 
 
+def test_null_tie_values_lose(pit: PitRunner) -> None:
+    # Same snapshot time. Without a written time: v=7 beats v=null, then x="a" beats
+    # x=null. With one: a null written time loses to any written time.
+    snaps = [(1, t("03:00:00"), None, "z"), (1, t("03:00:00"), 7, None), (1, t("03:00:00"), 7, "a")]
+    got = pit.run([(1, t("04:00:00"), "l")], LABELS, {"s": (snaps, SNAPS)})
+    assert [(r["s__v"], r["s__x"]) for r in got] == [(7, "a")]
+    written = [
+        (1, t("03:00:00"), 1, "unknown write", None),
+        (1, t("03:00:00"), 2, "early write", t("08:00:00")),
+    ]
+    got = pit.run(
+        [(1, t("04:00:00"), "l")],
+        LABELS,
+        {"s": (written, SNAPS + ", written_at timestamp")},
+        written_time="written_at",
+    )
+    assert [(r["s__v"], r["s__x"]) for r in got] == [(2, "early write")]
+
+
 def test_staleness_boundary_is_inclusive(pit: PitRunner) -> None:
     labels = [
         (1, t("04:00:00"), "exactly 1h after"),

@@ -1,11 +1,13 @@
 """The as-of contract on the embedded engine: DuckDB in-process over Arrow tables.
 
 Same semantics as :func:`timetravel.asof.spark.point_in_time_join` (see that module), same output
-columns. DuckDB's ``ASOF JOIN`` picks the greatest ``snapshot_time <= label_time`` but does
-not break ties by a second column, so each source is first reduced to one row per
-(key, snapshot time): the one Spark's ordering puts last (greatest written time, or else the
-greatest primitive feature values, nulls lowest). Labels keep their order and duplicates via a
-row number; null keys and null label times match nothing and so give nulls.
+columns. DuckDB's ``ASOF JOIN`` takes the greatest right-hand value ``<=`` the left-hand one
+on a single inequality, so that value is a struct: the snapshot time, then the contract's
+tie-break columns (greatest written time, or else the greatest primitive feature values,
+nulls lowest); see :func:`_orders`. Ties are thus broken inside the join, with no pass to
+reduce a source to one row per (key, snapshot time). Labels keep their order and duplicates
+via a row number; a null key matches nothing and a null label time makes no snapshot usable,
+so both give nulls.
 """
 
 from __future__ import annotations
