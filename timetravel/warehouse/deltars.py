@@ -27,12 +27,14 @@ from timetravel.warehouse.s3 import delta_rs_options, rs_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
 __all__ = [
     "table_uri",
     "open_table",
     "read_table",
+    "open_dataset",
     "TableInfo",
     "table_info",
     "join_facts",
@@ -125,11 +127,32 @@ def read_table(
 
     ``partitions`` are delta-rs filters, e.g. ``[("snapshot_date", "<=", "2026-06-01")]``.
     """
+    dataset = open_dataset(config, name, version=version, partitions=partitions)
+    return dataset.to_table(columns=list(columns) if columns else None)
+
+
+def open_dataset(
+    config: Config,
+    name: str,
+    *,
+    version: int | None = None,
+    partitions: Sequence[tuple[str, str, Any]] | None = None,
+    columns: Sequence[str] | None = None,
+    drop: Sequence[str] = (),
+) -> ds.Dataset:
+    """The table at ``version`` as a pyarrow dataset of the partitions matching
+    ``partitions`` (delta-rs filters), nothing read yet: ``columns`` (all if None) but
+    ``drop``."""
+    import pyarrow as pa
+
     table = open_table(config, name, version)
     dataset = table.to_pyarrow_dataset(
         file_pruning_predicate=list(partitions) if partitions else None
     )
-    return dataset.to_table(columns=list(columns) if columns else None)
+    if columns is None and not drop:
+        return dataset
+    keep = [c for c in (columns or dataset.schema.names) if c not in drop]
+    return dataset.replace_schema(pa.schema([dataset.schema.field(c) for c in keep]))
 
 
 def sql_text(value: str) -> str:
@@ -185,7 +208,6 @@ def join_facts(
     columns read. The facts are streamed into DuckDB, within ``query.embedded_memory_mb``
     (spilling to ``query.spill_directory``): they never have to fit in memory.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     times = labels.column(label_time)
@@ -199,12 +221,14 @@ def join_facts(
             filters.append(("snapshot_date", "<=", _day(latest)))
             if bound is not None and earliest is not None:
                 filters.append(("snapshot_date", ">=", _day(to_utc(earliest) - bound)))
-        dataset = open_table(config, table, version).to_pyarrow_dataset(
-            file_pruning_predicate=filters or None
+        facts[name] = open_dataset(
+            config,
+            table,
+            version=version,
+            partitions=filters,
+            columns=(columns or {}).get(name),
+            drop=drop,
         )
-        wanted = (columns or {}).get(name) or dataset.schema.names
-        keep = [dataset.schema.field(c) for c in wanted if c not in drop]
-        facts[name] = dataset.replace_schema(pa.schema(keep))
     return point_in_time_join_arrow(
         labels,
         facts,
