@@ -18,6 +18,7 @@ __all__ = [
     "format_spark_timestamp",
     "from_micros",
     "to_micros",
+    "arrow_micros",
     "spark_instant",
     "parse_duration",
     "payload_as_of",
@@ -112,6 +113,15 @@ def to_micros(value: datetime | date | str) -> int:
     """The instant as epoch microseconds (exact, no float rounding)."""
     delta = to_utc(value) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def arrow_micros(column: Any) -> Any:
+    """An Arrow timestamp array (any unit, aware or naive) as epoch microseconds (int64).
+    Naive values are taken as UTC: the integers are kept, as Spark's session does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
 
 
 def spark_instant(value: datetime | date | str):

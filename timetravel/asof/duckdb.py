@@ -26,6 +26,7 @@ from timetravel.asof.contract import (
     tie_break_columns,
 )
 from timetravel.errors import AsOfError
+from timetravel.times import arrow_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -239,7 +240,7 @@ def point_in_time_one_row(
             "(use point_in_time_join_arrow)"
         )
     staleness = resolve_staleness(max_staleness, list(sources))
-    t = _micros(labels.column(label_time))[0].as_py()
+    t = arrow_micros(labels.column(label_time))[0].as_py()
     key = {k: labels.column(k)[0].as_py() for k in keys}
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         c: labels.column(c) for c in labels.column_names
@@ -254,7 +255,7 @@ def point_in_time_one_row(
         else:
             for column, value in key.items():
                 rows = rows.filter(pc.equal(rows.column(column), value))
-            times = _micros(rows.column(snapshot_time))
+            times = arrow_micros(rows.column(snapshot_time))
             keep = pc.less_equal(times, t)
             bound = staleness[name]
             if bound is not None:
@@ -271,11 +272,3 @@ def point_in_time_one_row(
                 rows.column(column).slice(0, 1) if rows.num_rows else pa.nulls(1, kind)
             )
     return pa.table(columns)
-
-
-def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Timestamps as epoch microseconds (naive values are UTC: the integers are kept)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())

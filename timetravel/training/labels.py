@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from timetravel.errors import LabelError
-from timetravel.times import MAX_INSTANT, MIN_INSTANT, check_instant, spark_instant
+from timetravel.times import MAX_INSTANT, MIN_INSTANT, arrow_micros, check_instant, spark_instant
 from timetravel.training.label_location import LabelLocation
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ def _row_hashes(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         column = batch.column(name)
         valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
         if pa.types.is_timestamp(column.type):
-            column = pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64())
+            column = arrow_micros(column)
         if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
             values = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy(zero_copy_only=False)
         elif pa.types.is_floating(column.type):

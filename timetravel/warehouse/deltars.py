@@ -22,7 +22,7 @@ from timetravel.asof.contract import Staleness, staleness_for
 from timetravel.asof.duckdb import point_in_time_join_arrow
 from timetravel.config import Config
 from timetravel.errors import StoreError, TableNotFoundError, TimeTravelRangeError
-from timetravel.times import to_utc
+from timetravel.times import arrow_micros, to_utc
 from timetravel.warehouse.s3 import delta_rs_options, rs_uri
 
 if TYPE_CHECKING:
@@ -281,11 +281,9 @@ class KeyLookup:
 
     @staticmethod
     def _micros(actions: pa.Table, column: str, missing: int, pc: Any) -> np.ndarray:
-        import pyarrow as pa
-
         if column not in actions.column_names:
             return np.full(actions.num_rows, missing, dtype=np.int64)
-        values = pc.cast(pc.cast(actions.column(column), pa.timestamp("us", tz="UTC")), pa.int64())
+        values = arrow_micros(actions.column(column))
         return pc.fill_null(values, missing).to_numpy(zero_copy_only=False)
 
     def _key_mask(self, keys: Mapping[str, Any]) -> np.ndarray:
@@ -424,10 +422,7 @@ def at_micros_scalar(micros: int):
 
 
 def _max_micros(table: pa.Table) -> int:
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    value = pc.max(
-        pc.cast(pc.cast(table.column("snapshot_time"), pa.timestamp("us", tz="UTC")), pa.int64())
-    ).as_py()
+    value = pc.max(arrow_micros(table.column("snapshot_time"))).as_py()
     return int(value) if value is not None else np.iinfo(np.int64).min

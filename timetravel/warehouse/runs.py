@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from timetravel.errors import RunNotFoundError, StoreError, TableNotFoundError
-from timetravel.times import from_micros, to_micros
+from timetravel.times import arrow_micros, from_micros, to_micros
 from timetravel.warehouse.conflicts import retry_conflicts
 from timetravel.warehouse.deltars import open_table, query_open_table, sql_text, table_uri
 from timetravel.warehouse.layout import RUNS_TABLE
@@ -301,13 +301,9 @@ def _all_rows(table: DeltaTable) -> list[dict[str, Any]]:
 
 def _rows(table: DeltaTable, where: str | None) -> list[dict[str, Any]]:
     """The index's rows (instants as epoch microseconds) through delta-rs's query engine."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     rows = query_open_table(table, where=where)
     for name in _INSTANTS:
-        micros = pc.cast(pc.cast(rows.column(name), pa.timestamp("us", tz="UTC")), pa.int64())
-        rows = rows.set_column(rows.column_names.index(name), name, micros)
+        rows = rows.set_column(rows.column_names.index(name), name, arrow_micros(rows.column(name)))
     return rows.to_pylist()
 
 
