@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.utils.jvm import QUICK_JVM
 from tests.utils.standalone import StandaloneCluster, spark_home
 from timetravel.config import (
     Allocation,
@@ -42,6 +43,8 @@ def submit(cluster: StandaloneCluster, conf: Path, job: str, *args: str) -> str:
         f"spark.pyspark.python={sys.executable}",
         "--conf",
         "spark.executor.memory=1g",
+        "--conf",
+        f"spark.executor.extraJavaOptions=-Duser.timezone=UTC {QUICK_JVM}",
         "--conf",
         "spark.driver.host=127.0.0.1",
         *spark_submit_args(Config().spark.jars_dir),
