@@ -17,6 +17,11 @@ def test_researcher_walkthrough_executes(tmp_path: Path, monkeypatch: pytest.Mon
     from nbclient import NotebookClient
 
     monkeypatch.setenv("TT_NOTEBOOK_DIR", str(tmp_path))
+    # Half the notebook's sizes, three weekly runs instead of four: the kernel's CPU goes
+    # from 122 to 97 seconds; the naive model still wins offline by a wide margin (AUC 0.92
+    # against 0.74), so the assertions below and the notebook's own are not borderline.
+    for name, value in {"MEMBERS": "600", "SAMPLE": "120", "RUNS": "3"}.items():
+        monkeypatch.setenv(f"TT_NOTEBOOK_{name}", value)
     notebook = nbformat.read(ROOT / "notebooks" / "01_researcher_walkthrough.ipynb", as_version=4)
     notebook = NotebookClient(
         notebook,

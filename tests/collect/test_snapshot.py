@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,6 +93,28 @@ def select_run(store: DeltaStore, config: Config, at: str = T1) -> str:
     return select_contexts(store, config.selection, at).run_id
 
 
+@pytest.fixture(scope="module")
+def selected_at_t1(spark, test_config: Config, fleet: Fleet, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A local warehouse with the population at T1 and its run selected, written once."""
+    root = tmp_path_factory.mktemp("selected") / "warehouse"
+    update = {"warehouse": test_config.warehouse.model_copy(update={"root": str(root)})}
+    config = configure(test_config.model_copy(update=update), fleet)
+    select_run(DeltaStore(spark, config), config)
+    return root
+
+
+@pytest.fixture
+def selected_run(local_config: Config, selected_at_t1: Path) -> str:
+    """A copy of that warehouse as this test's local warehouse: the id of the run to snapshot.
+
+    Every test here starts from the same selected run; copying the folder (Delta tables keep
+    relative paths) instead of writing the population and selecting again saves each test the
+    Spark work that the selection tests already check.
+    """
+    shutil.copytree(selected_at_t1, local_config.warehouse.root)
+    return RunsIndex(local_config).list()[0].run_id
+
+
 def facts(store: DeltaStore, name: str, run_id: str):  # type: ignore[no-untyped-def]
     return store.read(facts_table(name)).where(F.col("run_id") == run_id)
 
@@ -132,10 +155,12 @@ def test_every_context_gets_a_typed_fact_equal_to_the_truth(
     assert recorded.table_versions[facts_table("ratings")] == 1
 
 
-def test_snapshot_time_is_the_services_as_of(spark, local_config: Config, fleet: Fleet) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot_time_is_the_services_as_of(
+    spark, local_config: Config, selected_run: str, fleet: Fleet
+) -> None:  # type: ignore[no-untyped-def]
     config = configure(local_config, fleet)
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
     fleet.clock.set("2026-06-01T06:30:00Z")  # the service's clock, not the run's logical time
     snapshot_facts(store, config, run_id)
     times = {
@@ -150,7 +175,8 @@ def test_snapshot_time_is_the_services_as_of(spark, local_config: Config, fleet:
 
 def test_faults_every_pair_accounted_retries_observed(
     spark,
-    local_config: Config,  # type: ignore[no-untyped-def]
+    local_config: Config,
+    selected_run: str,  # type: ignore[no-untyped-def]
     fleet: Fleet,
 ) -> None:
     # Batches of 2: 30 requests per source, so each fault is all but certain to fire
@@ -163,7 +189,7 @@ def test_faults_every_pair_accounted_retries_observed(
         source("viewing-history", retries=1, batch_size=2),
     )
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
     fleet.set_faults("ratings", FaultSettings(error_rate=0.2, malformed_rate=0.05))
     fleet.set_faults(
         "member-profile", FaultSettings(rate_limit_per_s=20, rate_limit_burst=2, retry_after_s=0)
@@ -196,11 +222,11 @@ def test_faults_every_pair_accounted_retries_observed(
 
 
 def test_a_source_down_fails_the_run_and_a_rerun_fetches_only_whats_missing(
-    spark, local_config: Config, fleet: Fleet
+    spark, local_config: Config, selected_run: str, fleet: Fleet
 ) -> None:  # type: ignore[no-untyped-def]
     config = configure(local_config, fleet, source("ratings", retries=1), source("member-profile"))
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
     fleet.set_faults("ratings", FaultSettings(error_rate=1.0, error_statuses=(503,)))
     first = snapshot_facts(store, config, run_id)
     assert first.status == "failed"
@@ -225,6 +251,7 @@ def test_a_source_down_fails_the_run_and_a_rerun_fetches_only_whats_missing(
 def test_cli_exits_non_zero_on_a_failed_run(
     spark,
     local_config: Config,
+    selected_run: str,
     fleet: Fleet,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
@@ -233,8 +260,7 @@ def test_cli_exits_non_zero_on_a_failed_run(
     from timetravel.cli import app
 
     config = configure(local_config, fleet, source("ratings", retries=0))
-    store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
     fleet.set_faults("ratings", FaultSettings(error_rate=1.0))
     conf = tmp_path / "conf.yaml"
     conf.write_text(yaml.safe_dump(config.model_dump(by_alias=True)))
@@ -244,7 +270,7 @@ def test_cli_exits_non_zero_on_a_failed_run(
 
 
 def test_killed_mid_run_then_rerun_gives_exactly_one_row_per_pair(
-    spark, local_config: Config, fleet: Fleet, tmp_path: Path
+    spark, local_config: Config, selected_run: str, fleet: Fleet, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     config = configure(
         local_config,
@@ -255,7 +281,7 @@ def test_killed_mid_run_then_rerun_gives_exactly_one_row_per_pair(
         lease_ttl_s=3,
     )
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
     conf = tmp_path / "conf.yaml"
     conf.write_text(yaml.safe_dump(config.model_dump(by_alias=True)))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -317,6 +343,7 @@ def test_a_second_writer_is_refused_while_the_lease_is_held(
 def test_a_stage_that_raises_is_recorded_failed_and_a_rerun_completes(
     spark,
     local_config: Config,
+    selected_run: str,
     fleet: Fleet,  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -324,7 +351,7 @@ def test_a_stage_that_raises_is_recorded_failed_and_a_rerun_completes(
 
     config = configure(local_config, fleet)
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
 
     def broken_commit(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full\nsecond line")
@@ -395,7 +422,9 @@ def test_time_travel_to_each_runs_version(spark, local_config: Config, fleet: Fl
     } == {runs[0][0]}
 
 
-def test_plugin_sources_and_config_errors(spark, local_config: Config, fleet: Fleet) -> None:  # type: ignore[no-untyped-def]
+def test_plugin_sources_and_config_errors(
+    spark, local_config: Config, selected_run: str, fleet: Fleet
+) -> None:  # type: ignore[no-untyped-def]
     plugin = SourceSettings.model_validate(
         {
             "name": "echo",
@@ -406,7 +435,7 @@ def test_plugin_sources_and_config_errors(spark, local_config: Config, fleet: Fl
     )
     config = configure(local_config, fleet, plugin)
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
+    run_id = selected_run
     assert snapshot_facts(store, config, run_id).status == "ok"
     rows = facts(store, "echo", run_id).collect()
     assert len(rows) == 60 and all(r["doubled"] == 2 * r["member_id"] for r in rows)
