@@ -24,6 +24,7 @@ from timetravel.demo.fleet import Fleet
 from timetravel.demo.population import write_population
 from timetravel.demo.world import World
 from timetravel.runtime.jars import spark_submit_args
+from timetravel.runtime.spark import spark_settings
 from timetravel.warehouse.runs import RunsIndex
 from timetravel.warehouse.store import DeltaStore
 
@@ -32,6 +33,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parent.parent
 T1 = "2026-06-01T06:00:00Z"
 WORLD = {"seed": 3, "members": 300}
+# The command line replaces the profile's executor options, so they are passed on with ours.
+EXECUTOR_JAVA_OPTIONS = spark_settings(Config(), with_jars=False)["spark.executor.extraJavaOptions"]
 
 
 def submit(cluster: StandaloneCluster, conf: Path, job: str, *args: str) -> str:
@@ -44,7 +47,7 @@ def submit(cluster: StandaloneCluster, conf: Path, job: str, *args: str) -> str:
         "--conf",
         "spark.executor.memory=1g",
         "--conf",
-        f"spark.executor.extraJavaOptions=-Duser.timezone=UTC {QUICK_JVM}",
+        f"spark.executor.extraJavaOptions={EXECUTOR_JAVA_OPTIONS} {QUICK_JVM}",
         "--conf",
         "spark.driver.host=127.0.0.1",
         *spark_submit_args(Config().spark.jars_dir),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -54,18 +55,25 @@ def test_at_or_before_with_exact_equality_and_missing_history(pit: PitRunner) ->
     ]
 
 
+def one_label_with_written_time(
+    pit: PitRunner, snaps: list[tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The row of one label at 04:00 for key 1, snapshots carrying a ``written_at`` time."""
+    return pit.run(
+        [(1, t("04:00:00"), "l")],
+        LABELS,
+        {"s": (snaps, SNAPS + ", written_at timestamp")},
+        written_time="written_at",
+    )
+
+
 def test_ties_on_snapshot_time_go_to_the_latest_written(pit: PitRunner) -> None:
     snaps = [
         (1, t("03:00:00"), 31, "older write", t("09:00:00")),
         (1, t("03:00:00"), 30, "newer write", t("10:00:00")),
         (1, t("03:00:00"), 29, "oldest write", t("08:00:00")),
     ]
-    got = pit.run(
-        [(1, t("04:00:00"), "l")],
-        LABELS,
-        {"s": (snaps, SNAPS + ", written_at timestamp")},
-        written_time="written_at",
-    )
+    got = one_label_with_written_time(pit, snaps)
     assert [(r["s__v"], r["s__x"]) for r in got] == [(30, "newer write")]
     assert "s__written_at" not in got[0]
 
@@ -87,12 +95,7 @@ def test_null_tie_values_lose(pit: PitRunner) -> None:
         (1, t("03:00:00"), 1, "unknown write", None),
         (1, t("03:00:00"), 2, "early write", t("08:00:00")),
     ]
-    got = pit.run(
-        [(1, t("04:00:00"), "l")],
-        LABELS,
-        {"s": (written, SNAPS + ", written_at timestamp")},
-        written_time="written_at",
-    )
+    got = one_label_with_written_time(pit, written)
     assert [(r["s__v"], r["s__x"]) for r in got] == [(2, "early write")]
 
 

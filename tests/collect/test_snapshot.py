@@ -94,7 +94,9 @@ def select_run(store: DeltaStore, config: Config, at: str = T1) -> str:
 
 
 @pytest.fixture(scope="module")
-def selected_at_t1(spark, test_config: Config, fleet: Fleet, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def selected_at_t1(  # type: ignore[no-untyped-def]
+    spark, test_config: Config, fleet: Fleet, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A local warehouse with the population at T1 and its run selected, written once."""
     root = tmp_path_factory.mktemp("selected") / "warehouse"
     update = {"warehouse": test_config.warehouse.model_copy(update={"root": str(root)})}
@@ -175,8 +177,8 @@ def test_snapshot_time_is_the_services_as_of(
 
 def test_faults_every_pair_accounted_retries_observed(
     spark,
-    local_config: Config,
-    selected_run: str,  # type: ignore[no-untyped-def]
+    local_config: Config,  # type: ignore[no-untyped-def]
+    selected_run: str,
     fleet: Fleet,
 ) -> None:
     # Batches of 2: 30 requests per source, so each fault is all but certain to fire

@@ -28,9 +28,15 @@ def prefer_quick_jvms() -> None:
 
 @contextmanager
 def long_lived_jvm() -> Iterator[None]:
-    """Launch a JVM in this block with HotSpot's defaults (the test run's own SparkSession)."""
-    saved = {name: os.environ.pop(name, None) for name in _VARIABLES}
+    """Launch a JVM in this block with HotSpot's defaults (the test run's own SparkSession).
+
+    Only what :func:`prefer_quick_jvms` put there is taken away: options the caller's
+    environment set itself still reach this JVM.
+    """
+    ours = [name for name in _VARIABLES if os.environ.get(name) == QUICK_JVM]
+    for name in ours:
+        del os.environ[name]
     try:
         yield
     finally:
-        os.environ.update({name: value for name, value in saved.items() if value is not None})
+        os.environ.update(dict.fromkeys(ours, QUICK_JVM))
