@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ __all__ = [
     "table_relative",
 ]
 
+# A creator that lost the race may find the winner's files before its first commit.
+_NON_EMPTY_LOCATION = "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"
+_FIRST_COMMIT_WAIT_S = 10.0
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
 
 
@@ -140,10 +144,22 @@ class DeltaStore:
 
         try:
             retry_conflicts(create, what=f"create table {name!r}")
-        except Exception:
-            # Two first writers: the one that lost the race to create finds it created.
-            if not self.exists(name):
+        except Exception as exc:
+            # Two first writers: the one that lost the race to create finds it created. It
+            # may see the winner's files before the winner's first commit (Delta then calls
+            # the location "not empty and not a Delta table"): that commit lands in moments.
+            settling_s = _FIRST_COMMIT_WAIT_S if _NON_EMPTY_LOCATION in str(exc) else 0.0
+            if not self._appears(name, within_s=settling_s):
                 raise
+
+    def _appears(self, name: str, *, within_s: float) -> bool:
+        """Whether ``name`` is a Delta table now or becomes one within ``within_s``."""
+        deadline = time.monotonic() + within_s
+        while not self.exists(name):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def append(
         self,
