@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.utils.builders import ratings, sorted_rows
 from timetravel.config import Config
 from timetravel.errors import StoreError, TableNotFoundError, TimeTravelRangeError
+from timetravel.warehouse import store as store_module
 from timetravel.warehouse.store import DeltaStore, Txn
 
 pytestmark = pytest.mark.spark
@@ -111,6 +116,75 @@ def test_bad_table_name(store: DeltaStore) -> None:
 def test_create_is_idempotent(spark, two_runs: DeltaStore) -> None:  # type: ignore[no-untyped-def]
     two_runs.create("facts/ratings", ratings(spark).schema)
     assert two_runs.latest_version("facts/ratings") == 2
+
+
+FIRST_COMMIT = "00000000000000000000.json"
+
+
+def _winner_mid_commit(spark, config: Config, elsewhere: Path) -> Path:  # type: ignore[no-untyped-def]
+    """A race winner caught mid-create, as the loser sees the location: the winner has made
+    its ``_delta_log`` (with ``_staged_commits``) and written its first commit to a temporary
+    file, not yet renamed into place. (The other losing interleaving, the winner's log
+    appearing between the loser's existence check and its commit, cannot be forced from
+    outside the JVM; it takes the same wait.)
+
+    Returns the temporary file.
+    """
+    root = config.warehouse.model_copy(update={"root": str(elsewhere)})
+    winner = DeltaStore(spark, config.model_copy(update={"warehouse": root}))
+    winner.create("facts/ratings", ratings(spark).schema)
+    log = Path(DeltaStore(spark, config).path("facts/ratings")) / "_delta_log"
+    (log / "_staged_commits").mkdir(parents=True)
+    temporary = log / f".{FIRST_COMMIT}.3f2a.tmp"
+    shutil.copyfile(elsewhere / "facts" / "ratings" / "_delta_log" / FIRST_COMMIT, temporary)
+    return temporary
+
+
+def test_a_table_another_driver_creates_is_seen_after_a_miss(  # type: ignore[no-untyped-def]
+    spark, local_config: Config, tmp_path: Path
+) -> None:
+    """Delta caches a miss per driver; ``exists`` must not keep answering from it."""
+    temporary = _winner_mid_commit(spark, local_config, tmp_path / "winner")
+    store = DeltaStore(spark, local_config)
+    assert not store.exists("facts/ratings")
+    os.rename(temporary, temporary.parent / FIRST_COMMIT)
+    assert store.exists("facts/ratings")
+
+
+def test_create_waits_for_a_racing_creators_first_commit(  # type: ignore[no-untyped-def]
+    spark, local_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loser of a first-creation race sees a log with no commit yet: it waits for it."""
+    temporary = _winner_mid_commit(spark, local_config, tmp_path / "winner")
+    waits: list[float] = []
+    appears = DeltaStore._appears
+
+    def spy(self: DeltaStore, name: str, *, within_s: float) -> bool:
+        waits.append(within_s)
+        return appears(self, name, within_s=within_s)
+
+    monkeypatch.setattr(DeltaStore, "_appears", spy)
+    committing = threading.Timer(1.0, os.rename, (temporary, temporary.parent / FIRST_COMMIT))
+    committing.start()
+    loser = DeltaStore(spark, local_config)
+    loser.create("facts/ratings", ratings(spark).schema)
+    committing.join()
+    assert waits == [store_module._FIRST_COMMIT_WAIT_S]
+    assert loser.latest_version("facts/ratings") == 0
+    assert loser.read("facts/ratings").schema == ratings(spark).schema
+
+
+def test_create_over_a_log_that_never_commits_still_fails(  # type: ignore[no-untyped-def]
+    spark, local_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No commit ever comes (a crashed creator's leftovers): after the wait, Delta's own
+    error goes through."""
+    monkeypatch.setattr(store_module, "_FIRST_COMMIT_WAIT_S", 0.5)
+    _winner_mid_commit(spark, local_config, tmp_path / "winner")
+    started = time.monotonic()
+    with pytest.raises(Exception, match="DELTA_TABLE_NOT_FOUND"):
+        DeltaStore(spark, local_config).create("facts/ratings", ratings(spark).schema)
+    assert time.monotonic() - started >= 0.5
 
 
 def test_unknown_partition_column(spark, store: DeltaStore) -> None:  # type: ignore[no-untyped-def]

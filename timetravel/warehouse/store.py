@@ -42,8 +42,10 @@ __all__ = [
     "table_relative",
 ]
 
-# A creator that lost the race may find the winner's files before its first commit.
-_NON_EMPTY_LOCATION = "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"
+# What a creator that lost the race says when it finds the winner's ``_delta_log`` before
+# the winner's first commit: seen before its own existence check, or between that check and
+# its own commit.
+_MID_CREATION_ERRORS = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 _FIRST_COMMIT_WAIT_S = 10.0
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
 
@@ -108,9 +110,22 @@ class DeltaStore:
         return f"{self.root}/{name}"
 
     def exists(self, name: str) -> bool:
+        """Whether ``name`` is a Delta table, also when another driver created it since this
+        one last looked."""
         from delta.tables import DeltaTable
 
-        return bool(DeltaTable.isDeltaTable(self.spark, self.path(name)))
+        path = self.path(name)
+        if DeltaTable.isDeltaTable(self.spark, path):
+            return True
+        # Delta caches each table's log per driver and answers "not a table" from the cached
+        # snapshot without listing again: forget it, or a long-lived driver (the API, the
+        # scheduler, a creator that lost the race) never sees the table appear.
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        jvm.org.apache.spark.sql.delta.DeltaLog.invalidateCache(
+            self.spark._jsparkSession, jvm.org.apache.hadoop.fs.Path(path)
+        )
+        return bool(DeltaTable.isDeltaTable(self.spark, path))
 
     def create(
         self,
@@ -146,9 +161,10 @@ class DeltaStore:
             retry_conflicts(create, what=f"create table {name!r}")
         except Exception as exc:
             # Two first writers: the one that lost the race to create finds it created. It
-            # may see the winner's files before the winner's first commit (Delta then calls
-            # the location "not empty and not a Delta table"): that commit lands in moments.
-            settling_s = _FIRST_COMMIT_WAIT_S if _NON_EMPTY_LOCATION in str(exc) else 0.0
+            # may see the winner's log before the winner's first commit is in it: that commit
+            # lands in moments.
+            mid_creation = any(code in str(exc) for code in _MID_CREATION_ERRORS)
+            settling_s = _FIRST_COMMIT_WAIT_S if mid_creation else 0.0
             if not self._appears(name, within_s=settling_s):
                 raise
 
