@@ -2,7 +2,7 @@
 
 Same semantics as :func:`timetravel.asof.spark.point_in_time_join` (see that module), same output
 columns. DuckDB's ``ASOF JOIN`` takes the greatest right-hand value ``<=`` the left-hand one
-on a single inequality, so that value is a struct: the snapshot time, then the contract's
+on a single inequality, so that value orders by the snapshot time, then the contract's
 tie-break columns (greatest written time, or else the greatest primitive feature values,
 nulls lowest); see :func:`_orders`. Ties are thus broken inside the join, with no pass to
 reduce a source to one row per (key, snapshot time). Labels keep their order and duplicates
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["point_in_time_join_arrow", "point_in_time_one_row"]
 
 _ROW = "__tt_row"
+_LABEL_TIME = "__tt_label_time"
 
 
 def point_in_time_join_arrow(
@@ -78,62 +79,80 @@ def point_in_time_join_arrow(
                 # Order comes from the label row number; keeping insertion order would
                 # hold back rows in memory.
                 con.execute("SET preserve_insertion_order = false")
-            numbered = labels.append_column(_ROW, pa.array(range(labels.num_rows), pa.int64()))
-            con.register("labels_in", numbered)
-            selects = [f"l.{_q(c)}" for c in labels.column_names]
-            label_orders, joins = [], []
-            for index, (name, table) in enumerate(sources.items()):
-                alias = f"s{index}"
+            # DuckDB sees only what the joins need (row number, keys, time, the ASOF order
+            # values), one source per query: the label columns and the other sources'
+            # features are put back beside each result in Arrow, by row number, so they are
+            # neither carried through every join nor sorted and spilled (benchmarks/RESULTS.md).
+            slim = pa.table(
+                {
+                    _ROW: pa.array(range(labels.num_rows), pa.int64()),
+                    **{k: labels.column(k) for k in keys},
+                    _LABEL_TIME: labels.column(label_time),
+                }
+            )
+            con.register("labels_in", slim)
+            columns, names = list(labels.columns), list(labels.column_names)
+            for name, table in sources.items():
                 features = feature_columns(
                     table.schema.names,
                     entity=keys,
                     snapshot_time=snapshot_time,
                     written_time=written_time,
                 )
-                ties = tie_break_columns(_types(table), features, written_time)
+                types = _types(table)
+                ties = tie_break_columns(types, features, written_time)
                 used = [*keys, snapshot_time, *features, *(t for t in ties if t not in features)]
-                con.register(f"{alias}_in", _scannable(table, used))
-                not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in [*keys, snapshot_time])
-                snapshot_order, label_order = _orders(snapshot_time, ties)
-                label_orders.append(f"{label_order} AS __tt_o{index}")
-                sql_source = (
-                    f"(SELECT {', '.join(map(_q, used))}, {snapshot_order} AS __tt_o "
-                    f"FROM {alias}_in WHERE {not_null}) {alias}"
-                )
-                on = " AND ".join(f"l.{_q(k)} = {alias}.{_q(k)}" for k in keys)
-                joins.append(
-                    f"ASOF LEFT JOIN {sql_source} ON {on} AND l.__tt_o{index} >= {alias}.__tt_o"
-                )
-                usable = f"({alias}.{_q(snapshot_time)} IS NOT NULL AND l.__tt_t IS NOT NULL"
-                bound = staleness.get(name)
-                if bound is not None:
-                    micros = int(bound / timedelta(microseconds=1))
-                    usable += (
-                        f" AND epoch_us(l.__tt_t) - epoch_us(CAST({alias}.{_q(snapshot_time)} "
-                        f"AS TIMESTAMP)) <= {micros}"
-                    )
-                usable += ")"
-                for column in [*features, snapshot_time]:
-                    selects.append(
-                        f"CASE WHEN {usable} THEN {alias}.{_q(column)} END "
-                        f"AS {_q(output_column(name, column))}"
-                    )
-            sql = (
-                f"SELECT {', '.join(selects)} FROM "
-                f"(SELECT *, {', '.join(label_orders)} FROM "
-                f"(SELECT *, CAST({_q(label_time)} AS TIMESTAMP) AS __tt_t FROM labels_in)) l "
-                f"{' '.join(joins)} ORDER BY l.{_ROW}"
-            )
-            try:
-                return con.sql(sql).to_arrow_table()
-            except duckdb.OutOfMemoryException:
-                raise AsOfError(
-                    f"the embedded join needs more than its memory limit ({memory_limit_mb} MB) "
-                    "even spilling to disk: raise query.embedded_memory_mb or use the Spark "
-                    "engine"
-                ) from None
+                con.register("source_in", _scannable(table, used))
+                orders = _orders(snapshot_time, ties, types)
+                sql = _source_sql(name, keys, snapshot_time, features, orders, staleness.get(name))
+                try:
+                    joined = con.sql(sql).to_arrow_table()
+                except duckdb.OutOfMemoryException:
+                    raise AsOfError(
+                        f"the embedded join needs more than its memory limit "
+                        f"({memory_limit_mb} MB) even spilling to disk: raise "
+                        "query.embedded_memory_mb or use the Spark engine"
+                    ) from None
+                con.unregister("source_in")
+                columns += joined.columns
+                names += joined.column_names
         finally:
             con.close()
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _source_sql(
+    name: str,
+    keys: list[str],
+    snapshot_time: str,
+    features: list[str],
+    orders: tuple[str, str],
+    bound: timedelta | None,
+) -> str:
+    """One source's ASOF join of ``labels_in`` and ``source_in``: its output columns, in
+    label row order. ``orders`` are the snapshot's and the label's order values."""
+    snapshot_order, label_order = orders
+    not_null = " AND ".join(f"{_q(k)} IS NOT NULL" for k in [*keys, snapshot_time])
+    kept = [*keys, snapshot_time, *features]  # the tie values live on in the order
+    usable = f"s.{_q(snapshot_time)} IS NOT NULL AND l.__tt_t IS NOT NULL"
+    if bound is not None:
+        micros = int(bound / timedelta(microseconds=1))
+        usable += f" AND epoch_us(l.__tt_t) - epoch_us(s.{_q(snapshot_time)}) <= {micros}"
+    selects = [
+        f"CASE WHEN {usable} THEN s.{_q(column)} END AS {_q(output_column(name, column))}"
+        for column in [*features, snapshot_time]
+    ]
+    on = " AND ".join(f"l.{_q(k)} = s.{_q(k)}" for k in keys)
+    label_side = (
+        f"SELECT {_ROW}, {', '.join(map(_q, keys))}, {_LABEL_TIME} AS __tt_t FROM labels_in"
+    )
+    return (
+        f"SELECT {', '.join(selects)} FROM "
+        f"(SELECT *, {label_order} AS __tt_o FROM ({label_side})) l "
+        f"ASOF LEFT JOIN (SELECT {', '.join(map(_q, kept))}, {snapshot_order} AS __tt_o "
+        f"FROM source_in WHERE {not_null}) s ON {on} AND l.__tt_o >= s.__tt_o "
+        f"ORDER BY l.{_ROW}"
+    )
 
 
 def _scannable(table: pa.Table | ds.Dataset, columns: Sequence[str]) -> Any:
@@ -149,17 +168,42 @@ def _scannable(table: pa.Table | ds.Dataset, columns: Sequence[str]) -> Any:
     )
 
 
-def _orders(snapshot_time: str, ties: Sequence[str]) -> tuple[str, str]:
-    """The ASOF inequality's two sides for one source: a struct ordering a snapshot by time,
-    then by the contract's tie-break columns (nulls lowest), and the label's struct, which is
+# 2**65: room below a HUGEINT order's time for the tie: 0 when null, else 2**64 + its
+# micros (a signed 64-bit value, so that lies in [2**63, 2**65) and above null).
+_TIE_BITS = 36893488147419103232
+
+
+def _orders(snapshot_time: str, ties: Sequence[str], types: Mapping[str, str]) -> tuple[str, str]:
+    """The ASOF inequality's two sides for one source: a value ordering a snapshot by time,
+    then by the contract's tie-break columns (nulls lowest), and the label's value, which is
     above every snapshot at or before its time and below every later one.
 
-    The time is ``2 * micros`` for a snapshot and ``2 * micros + 1`` for a label, so the first
-    field alone decides between a label and a snapshot; among snapshots at one instant the
-    tie fields decide, and ASOF takes the greatest: no per-(key, time) dedupe is needed.
+    The time is ``2 * micros`` for a snapshot and ``2 * micros + 1`` for a label, so the time
+    alone decides between a label and a snapshot; among snapshots at one instant the tie
+    values decide, and ASOF takes the greatest: no per-(key, time) dedupe is needed.
+
+    With no tie-break column that is a BIGINT; with one timestamp (the usual written time)
+    a HUGEINT, the time in the high bits, then a not-null bit, then the tie's micros: a
+    fraction of the bytes of a struct to sort and spill. Other ties make it a struct.
+    ``epoch_us`` reads a TIMESTAMPTZ's instant, and a naive TIMESTAMP as UTC (the contract's
+    rule), with no cast through the session time zone (that cast cost 1.5 s per 30M rows).
     """
-    snapshot = [f"'t': epoch_us(CAST({_q(snapshot_time)} AS TIMESTAMP)) * 2"]
-    label = ["'t': epoch_us(__tt_t) * 2 + 1"]
+    snapshot_t = f"epoch_us({_q(snapshot_time)}) * 2"
+    label_t = "epoch_us(__tt_t) * 2 + 1"
+    if not ties:
+        return snapshot_t, label_t
+    if len(ties) == 1 and types[ties[0]] == "timestamp":
+        tie = _q(ties[0])
+        low = (
+            f"CASE WHEN {tie} IS NULL THEN 0::HUGEINT ELSE {_TIE_BITS // 2}::HUGEINT "
+            f"+ epoch_us({tie})::HUGEINT END"
+        )
+        return (
+            f"(({snapshot_t})::HUGEINT * {_TIE_BITS}::HUGEINT + {low})",
+            f"(({label_t})::HUGEINT * {_TIE_BITS}::HUGEINT)",
+        )
+    snapshot = [f"'t': {snapshot_t}"]
+    label = [f"'t': {label_t}"]
     for i, column in enumerate(ties):
         snapshot += [f"'n{i}': {_q(column)} IS NOT NULL", f"'v{i}': {_q(column)}"]
         label += [f"'n{i}': NULL", f"'v{i}': NULL"]
