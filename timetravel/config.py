@@ -364,7 +364,7 @@ class QuerySettings(_Frozen):
         ge=0,
         description="auto picks DuckDB when label rows + fact rows read are at most this "
         "(benchmarks/pit_join.py: 100M rows join embedded in bounded memory, peaking "
-        "under 4 GB, about 2x faster than local Spark; the output must fit in memory)",
+        "under 4 GB, about 4x faster than local Spark; the output must fit in memory)",
     )
     embedded_memory_mb: int = Field(
         default=2_000,
