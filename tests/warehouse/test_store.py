@@ -177,14 +177,27 @@ def test_create_waits_for_a_racing_creators_first_commit(  # type: ignore[no-unt
 def test_create_over_a_log_that_never_commits_still_fails(  # type: ignore[no-untyped-def]
     spark, local_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No commit ever comes (a crashed creator's leftovers): after the wait, Delta's own
-    error goes through."""
+    """No commit ever comes (a crashed creator's leftovers): after the wait, a clear error."""
     monkeypatch.setattr(store_module, "_FIRST_COMMIT_WAIT_S", 0.5)
     _winner_mid_commit(spark, local_config, tmp_path / "winner")
     started = time.monotonic()
-    with pytest.raises(Exception, match="DELTA_TABLE_NOT_FOUND"):
+    with pytest.raises(
+        StoreError,
+        match=r"cannot create table 'facts/ratings': .* holds files but no Delta commit "
+        r"\(waited 0.5 s;",
+    ):
         DeltaStore(spark, local_config).create("facts/ratings", ratings(spark).schema)
     assert time.monotonic() - started >= 0.5
+
+
+def test_create_over_files_that_are_not_delta_fails_at_once(  # type: ignore[no-untyped-def]
+    spark, local_config: Config
+) -> None:
+    location = Path(DeltaStore(spark, local_config).path("facts/ratings"))
+    location.mkdir(parents=True)
+    (location / "part-00000.parquet").write_bytes(b"not ours")
+    with pytest.raises(StoreError, match=r"holds files but no Delta commit \(waited 0 s;"):
+        DeltaStore(spark, local_config).create("facts/ratings", ratings(spark).schema)
 
 
 def test_unknown_partition_column(spark, store: DeltaStore) -> None:  # type: ignore[no-untyped-def]

@@ -47,6 +47,7 @@ __all__ = [
 # its own commit.
 _MID_CREATION_ERRORS = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 _FIRST_COMMIT_WAIT_S = 10.0
+_NOT_DELTA = "DELTA_MISSING_DELTA_TABLE"  # files at the location, and no _delta_log at all
 _TABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
 
 
@@ -165,8 +166,15 @@ class DeltaStore:
             # lands in moments.
             mid_creation = any(code in str(exc) for code in _MID_CREATION_ERRORS)
             settling_s = _FIRST_COMMIT_WAIT_S if mid_creation else 0.0
-            if not self._appears(name, within_s=settling_s):
-                raise
+            if self._appears(name, within_s=settling_s):
+                return
+            if mid_creation or _NOT_DELTA in str(exc):
+                raise StoreError(
+                    f"cannot create table {name!r}: {self.path(name)} holds files but no "
+                    f"Delta commit (waited {settling_s:g} s; left by a creator that crashed, "
+                    "or not a Delta table): remove them or use another warehouse root"
+                ) from None
+            raise
 
     def _appears(self, name: str, *, within_s: float) -> bool:
         """Whether ``name`` is a Delta table now or becomes one within ``within_s``."""
