@@ -164,11 +164,12 @@ class DeltaStore:
             # Two first writers: the one that lost the race to create finds it created. It
             # may see the winner's log before the winner's first commit is in it: that commit
             # lands in moments.
-            mid_creation = any(code in str(exc) for code in _MID_CREATION_ERRORS)
+            message = str(exc)
+            mid_creation = any(code in message for code in _MID_CREATION_ERRORS)
             settling_s = _FIRST_COMMIT_WAIT_S if mid_creation else 0.0
             if self._appears(name, within_s=settling_s):
                 return
-            if mid_creation or _NOT_DELTA in str(exc):
+            if mid_creation or _NOT_DELTA in message:
                 raise StoreError(
                     f"cannot create table {name!r}: {self.path(name)} holds files but no "
                     f"Delta commit (waited {settling_s:g} s; left by a creator that crashed, "
