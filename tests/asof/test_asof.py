@@ -114,6 +114,42 @@ def test_staleness_boundary_is_inclusive(pit: PitRunner) -> None:
     ]
 
 
+@pytest.mark.parametrize("bounded", [False, True])
+def test_the_first_and_last_instants_and_the_epoch(pit: PitRunner, bounded: bool) -> None:
+    # Year 1 and year 9999 (negative and large micros), either side of the epoch, with a
+    # written-time tie at year 1; bounded: one microsecond of staleness, inclusive.
+    labels = [
+        (1, "0001-01-01 00:00:00", "year 1 exactly"),
+        (1, "1969-12-31 23:59:59.999999", "1us before the epoch"),
+        (1, "1970-01-01 00:00:00", "the epoch"),
+        (1, "9999-12-31 23:59:59.999998", "1us before the end"),
+        (1, "9999-12-31 23:59:59.999999", "the last instant"),
+    ]
+    snaps = [
+        (1, "0001-01-01 00:00:00", 11, "year 1, later write", "0001-01-01 00:00:02"),
+        (1, "0001-01-01 00:00:00", 10, "year 1, earlier write", "0001-01-01 00:00:01"),
+        (1, "1969-12-31 23:59:59.999999", 2, "pre-epoch", "1970-01-01 00:00:00"),
+        (1, "9999-12-31 23:59:59.999999", 3, "last", "9999-12-31 23:59:59.999999"),
+    ]
+    got = pit.run(
+        labels,
+        LABELS,
+        {"s": (snaps, SNAPS + ", written_at timestamp")},
+        written_time="written_at",
+        max_staleness=timedelta(microseconds=1) if bounded else None,
+    )
+    assert [(r["y"], r["s__v"], r["s__snapshot_time"]) for r in got] == [
+        ("1us before the end", None if bounded else 2, None if bounded else _PRE_EPOCH),
+        ("1us before the epoch", 2, _PRE_EPOCH),
+        ("the epoch", 2, _PRE_EPOCH),
+        ("the last instant", 3, "9999-12-31 23:59:59.999999"),
+        ("year 1 exactly", 11, "0001-01-01 00:00:00"),
+    ]
+
+
+_PRE_EPOCH = "1969-12-31 23:59:59.999999"
+
+
 def test_a_stale_latest_snapshot_is_not_replaced_by_an_older_one(pit: PitRunner) -> None:
     snaps = [(1, t("01:00:00"), 10, "a"), (1, t("02:00:00"), 20, "b")]
     got = pit.run(

@@ -109,7 +109,7 @@ def instant_text(micros: int | None) -> str | None:
     if micros is None:
         return None
     value = from_micros(micros)
-    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    text = f"{value.year:04d}-{value:%m-%d %H:%M:%S}"  # %Y gives "1", not "0001", for year 1
     return f"{text}.{value.microsecond:06d}" if value.microsecond else text
 
 
