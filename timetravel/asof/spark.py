@@ -18,10 +18,15 @@ unioned into one frame, partitioned by the entity key and sorted by one long, ``
 snapshot and ``2 * time + 1`` for a label (so a snapshot sorts before a label at the same
 instant: at-or-before), then by the tie-break; a running ``last(snapshot, ignorenulls)`` carries
 the latest snapshot forward to each label row, which keeps it and goes on to the next source's
-pass. A pass per source rather than one union of all sources keeps the shuffled rows narrow
-(measured: about 15% faster at 10M rows than one wide union), and a single order long rather
-than (time, kind) saves a sort key. No driver collect, linear in rows per key. A hot key's rows
-land in one task, which streams them in sorted order and spills to disk rather than failing.
+pass. Every input is hash-partitioned by the key into the same number of partitions (the
+session's ``spark.sql.shuffle.partitions``), so the label rows are shuffled once, not once per
+pass: a union of co-partitioned frames stays partitioned. No driver collect, linear in rows per
+key. A hot key's rows land in one task, which streams them in sorted order and spills to disk
+rather than failing.
+
+Measured against one union of every source (``benchmarks/RESULTS.md``, medium): a pass per
+source keeps the shuffled rows narrow, one order long saves a sort key, and co-partitioning
+saves re-shuffling the label rows.
 """
 
 from __future__ import annotations
@@ -91,10 +96,15 @@ def point_in_time_join(
 
     # Label rows carry everything that goes out (their own columns, then each finished
     # source's outputs) in one struct, so a pass adds one null column to snapshot rows, not many.
-    carried = labels.select(
-        *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
-        _order(label_time, _KIND_LABEL).alias("_o"),
-        F.struct(*(F.col(c).alias(c) for c in label_cols)).alias("_row"),
+    partitions = int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+    carried = _by_key(
+        labels.select(
+            *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
+            _order(label_time, _KIND_LABEL).alias("_o"),
+            F.struct(*(F.col(c).alias(c) for c in label_cols)).alias("_row"),
+        ),
+        len(keys),
+        partitions,
     )
     for name, frame in sources.items():
         carried = _one_source(
@@ -106,6 +116,7 @@ def point_in_time_join(
             written_time=written_time,
             staleness=staleness.get(name),
             source=name,
+            partitions=partitions,
         )
     row = F.col("_row")
     return carried.select(*(row.getField(c).alias(c) for c in _row_fields(carried)))
@@ -121,8 +132,10 @@ def _one_source(
     written_time: str | None,
     staleness: timedelta | None,
     source: str,
+    partitions: int,
 ) -> DataFrame:
-    """One pass: each label row of ``carried`` gains this source's output columns."""
+    """One pass: each label row of ``carried`` (partitioned by key into ``partitions``) gains
+    this source's output columns."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -138,12 +151,16 @@ def _one_source(
     rows = frame.where(
         " AND ".join(f"`{k}` IS NOT NULL" for k in keys) + f" AND `{snapshot_time}` IS NOT NULL"
     )
-    snapshots = rows.select(
-        *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
-        _order(snapshot_time, _KIND_SNAPSHOT).alias("_o"),
-        *([tie.alias("_w")] if tie is not None else []),
-        F.lit(None).cast(_type(carried, "_row")).alias("_row"),
-        snap.alias("_s"),
+    snapshots = _by_key(
+        rows.select(
+            *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
+            _order(snapshot_time, _KIND_SNAPSHOT).alias("_o"),
+            *([tie.alias("_w")] if tie is not None else []),
+            F.lit(None).cast(_type(carried, "_row")).alias("_row"),
+            snap.alias("_s"),
+        ),
+        len(keys),
+        partitions,
     )
     label_rows = carried.select(
         *(f"_k{i}" for i in range(len(keys))),
@@ -182,6 +199,15 @@ def _one_source(
     return passed.select(
         *(f"_k{i}" for i in range(len(keys))), "_o", F.struct(*fields).alias("_row")
     )
+
+
+def _by_key(frame: DataFrame, keys: int, partitions: int) -> DataFrame:
+    """``frame`` hash-partitioned by its key columns ``_k0..`` into exactly ``partitions``.
+
+    A fixed count (adaptive execution does not coalesce these) keeps every pass's inputs
+    co-partitioned, so their union needs no shuffle before the window.
+    """
+    return frame.repartition(partitions, *(f"_k{i}" for i in range(keys)))
 
 
 def _types(frame: DataFrame) -> dict[str, str]:
