@@ -18,11 +18,11 @@ unioned into one frame, partitioned by the entity key and sorted by one long, ``
 snapshot and ``2 * time + 1`` for a label (so a snapshot sorts before a label at the same
 instant: at-or-before), then by the tie-break; a running ``last(snapshot, ignorenulls)`` carries
 the latest snapshot forward to each label row, which keeps it and goes on to the next source's
-pass. Every input is hash-partitioned by the key into the same number of partitions (the
-session's ``spark.sql.shuffle.partitions``), so the label rows are shuffled once, not once per
-pass: a union of co-partitioned frames stays partitioned. No driver collect, linear in rows per
-key. A hot key's rows land in one task, which streams them in sorted order and spills to disk
-rather than failing.
+pass. Every input is hash-partitioned by the key into the same number of partitions (one per
+16 MiB of estimated input, at most the session's ``spark.sql.shuffle.partitions``), so the
+label rows are shuffled once, not once per pass: a union of co-partitioned frames stays
+partitioned. No driver collect, linear in rows per key. A hot key's rows land in one task,
+which streams them in sorted order and spills to disk rather than failing.
 
 Measured against one union of every source (``benchmarks/RESULTS.md``, medium): a pass per
 source keeps the shuffled rows narrow, one order long saves a sort key, and co-partitioning
@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["point_in_time_join"]
 
 _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
+# Estimated input bytes per partition of the passes (file bytes: compressed, so real rows are
+# several times this); medium benchmark inputs (~190 MB) still get the session's 8.
+_BYTES_PER_PARTITION = 16 * 1024 * 1024
 
 
 def point_in_time_join(
@@ -96,7 +99,7 @@ def point_in_time_join(
 
     # Label rows carry everything that goes out (their own columns, then each finished
     # source's outputs) in one struct, so a pass adds one null column to snapshot rows, not many.
-    partitions = int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+    partitions = _partitions([labels, *sources.values()])
     carried = _by_key(
         labels.select(
             *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
@@ -199,6 +202,27 @@ def _one_source(
     return passed.select(
         *(f"_k{i}" for i in range(len(keys))), "_o", F.struct(*fields).alias("_row")
     )
+
+
+def _partitions(inputs: Sequence[DataFrame]) -> int:
+    """How many partitions the passes run in: one per ``_BYTES_PER_PARTITION`` of the inputs'
+    estimated size, at least 1, at most the session's ``spark.sql.shuffle.partitions``.
+
+    The count is fixed up front (adaptive execution cannot shrink it without breaking the
+    co-partitioning), so a small training set would otherwise run, encode and write
+    ``shuffle.partitions`` near-empty partitions. Inputs of unknown size take the maximum.
+    """
+    session = inputs[0].sparkSession
+    most = int(session.conf.get("spark.sql.shuffle.partitions") or 200)
+    try:
+        # The optimizer's size estimate (file sizes for file and Delta scans); no job runs.
+        size = sum(
+            int(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes())
+            for frame in inputs
+        )
+    except Exception:  # an internal API: never let an estimate fail a join
+        return most
+    return max(1, min(most, -(-size // _BYTES_PER_PARTITION)))
 
 
 def _by_key(frame: DataFrame, keys: int, partitions: int) -> DataFrame:
