@@ -97,9 +97,9 @@ def point_in_time_join(
         for name, frame in sources.items()
     }
 
+    partitions = _partitions([labels, *sources.values()])
     # Label rows carry everything that goes out (their own columns, then each finished
     # source's outputs) in one struct, so a pass adds one null column to snapshot rows, not many.
-    partitions = _partitions([labels, *sources.values()])
     carried = _by_key(
         labels.select(
             *(F.col(k).alias(f"_k{i}") for i, k in enumerate(keys)),
