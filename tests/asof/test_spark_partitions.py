@@ -56,3 +56,23 @@ def test_a_small_join_runs_and_writes_one_partition(spark) -> None:  # type: ign
     # the latest at or before 10k us.
     got = {r["context_id"]: r["s__v"] for r in joined.collect()}
     assert got == {0: 0, 1: 6, 2: 17, 3: 18, 4: 19}
+
+
+def test_label_rows_are_shuffled_once_not_once_per_source(spark) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    labels = ids(spark, 5).select(
+        F.col("id").alias("context_id"), F.timestamp_micros(F.col("id")).alias("label_time")
+    )
+    sources = {
+        name: ids(spark, rows).select(
+            (F.col("id") % 5).alias("context_id"),
+            F.timestamp_micros(F.col("id")).alias("snapshot_time"),
+            F.col("id").alias("v"),
+        )
+        for name, rows in (("a", 20), ("b", 21), ("c", 22))
+    }
+    plan = point_in_time_join(labels, sources)._jdf.queryExecution().executedPlan().toString()
+    # One exchange per input (labels + 3 sources); the passes' unions are co-partitioned.
+    exchanges = [line for line in plan.splitlines() if "Exchange " in line]
+    assert len(exchanges) == 4, plan
