@@ -16,7 +16,7 @@ AIRFLOW_VERSION := 3.3.2
 SIZE ?= medium
 SKEW ?= zipf
 
-.PHONY: setup demo test lint jars bench feast-env airflow-env clean help
+.PHONY: setup demo test lint jars jvm-archive bench feast-env airflow-env clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
@@ -27,6 +27,7 @@ help:
 	@echo "make feast-env - Feast (its own pins) in an isolated venv; then"
 	@echo "                 make bench BENCH_ARGS=--engines=spark,embedded,duckdb_asof,feast"
 	@echo "make airflow-env - Airflow $(AIRFLOW_VERSION) (its own pins) in .cache/airflow-venv, for dags/"
+	@echo "make jvm-archive - the class-data archive the tests' JVMs share (make test does it)"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
 
 $(STAMP): pyproject.toml
@@ -48,7 +49,12 @@ jars: $(JARS)
 demo: setup
 	$(BIN)/timetravel demo run
 
-test: setup airflow-env
+# The tests' JVMs map one class-data archive of Spark's classes (tests/utils/jvm.py); written
+# once per JDK/Spark/jars combination, a no-op after that.
+jvm-archive: setup
+	$(BIN)/python -m tests.utils.jvm
+
+test: setup airflow-env jvm-archive
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 LINTED := timetravel jobs tests benchmarks notebooks dags

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.utils.jvm import QUICK_JVM
+from tests.utils.jvm import quick_jvm_options
 from tests.utils.standalone import StandaloneCluster, spark_home
 from timetravel.config import (
     Allocation,
@@ -47,7 +47,7 @@ def submit(cluster: StandaloneCluster, conf: Path, job: str, *args: str) -> str:
         "--conf",
         "spark.executor.memory=1g",
         "--conf",
-        f"spark.executor.extraJavaOptions={EXECUTOR_JAVA_OPTIONS} {QUICK_JVM}",
+        f"spark.executor.extraJavaOptions={EXECUTOR_JAVA_OPTIONS} {quick_jvm_options()}",
         "--conf",
         "spark.driver.host=127.0.0.1",
         *spark_submit_args(Config().spark.jars_dir),
