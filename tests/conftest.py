@@ -17,24 +17,29 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_BUCKET = "timetravel-test"
 # The longest modules first, so the two xdist workers finish together (`make test` runs
 # `-n 2 --dist loadfile --no-loadscope-reorder`: modules are handed out in collection order).
-# Measured in CI (seconds on a loaded worker): snapshot 444, concurrent runs 237, cluster 224,
-# notebook 196, Airflow 186, runner 150, cli 125, data faults 93, training 92, profile 87,
-# selection 79, browser 78, hardening 72, truth 66.
+# Measured with --durations=0 under `-n 2` (seconds, setup + call + teardown, 2026-11-30):
+# snapshot 258, concurrent runs 178, notebook 90, Airflow 85, cli 83, training 82, runner 73,
+# cluster 66, data faults 64, profile 62, truth 61, browser 50, selection 50, store 46,
+# as-of 46, hardening 38, delta-rs 33, maintenance 27; the rest under 25.
 LONGEST_FIRST = (
     "test_snapshot.py",
     "test_concurrent_runs.py",
-    "test_cluster.py",
     "test_notebooks.py",
     "test_airflow.py",
-    "test_runner.py",
     "test_cli.py",
-    "test_data_faults.py",
     "test_training.py",
+    "test_runner.py",
+    "test_cluster.py",
+    "test_data_faults.py",
     "test_profile.py",
-    "test_selection.py",
-    "test_browser.py",
-    "test_hardening.py",
     "test_truth.py",
+    "test_browser.py",
+    "test_selection.py",
+    "test_store.py",
+    "test_asof.py",
+    "test_hardening.py",
+    "test_deltars.py",
+    "test_maintenance.py",
 )
 
 prefer_quick_jvms()
