@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from subprocess import PIPE, STDOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE_DIR = ROOT / ".cache" / "jvm"
@@ -50,6 +52,7 @@ LONG_LIVED_JVM = (
 # Read by bin/spark-class for the driver JVMs of spark-submit and of pyspark's own launcher,
 # and for the standalone master and worker daemons.
 _VARIABLES = ("SPARK_SUBMIT_OPTS", "SPARK_DAEMON_JAVA_OPTS")
+_LOG_LINE = re.compile(r"\d\d/\d\d/\d\d \d\d:\d\d:\d\d ")  # log4j's default layout
 
 
 def _java() -> Path | None:
@@ -100,7 +103,7 @@ def ensure_class_archive() -> Path | None:
     partial = archive.with_suffix(f".{os.getpid()}.partial")
     with tempfile.TemporaryDirectory(prefix="jvm-warmup-") as scratch:
         env = os.environ | {
-            "SPARK_SUBMIT_OPTS": f"{QUICK_JVM} -XX:ArchiveClassesAtExit={partial}",
+            "SPARK_SUBMIT_OPTS": f"{QUICK_JVM} -XX:ArchiveClassesAtExit={partial} -Xlog:cds*=off",
             "PYSPARK_PYTHON": sys.executable,
             "PYTHONPATH": str(ROOT),
             "TIMETRAVEL_WAREHOUSE": scratch,
@@ -112,10 +115,17 @@ def ensure_class_archive() -> Path | None:
             str(ROOT / "tests" / "utils" / "jvm_warmup.py"),
             str(TEST_PROFILE),
         ]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not partial.is_file():
+        try:
+            done = subprocess.run(
+                command, env=env, stdout=PIPE, stderr=STDOUT, text=True, timeout=900
+            )
+            # The Python side's traceback comes out on stdout, among Spark's log lines.
+            said = [line for line in done.stdout.splitlines() if not _LOG_LINE.match(line)]
+            failed, tail = done.returncode != 0, said[-5:]
+        except subprocess.TimeoutExpired:
+            failed, tail = True, ["the warm-up job took more than 900 s"]
+    if failed or not partial.is_file():
         partial.unlink(missing_ok=True)
-        tail = (done.stderr or "").strip().splitlines()[-5:]
         print("tests: no JVM class archive, JVMs start without it:", *tail, sep="\n  ")
         return None
     for old in ARCHIVE_DIR.glob("spark-classes-*.jsa"):
@@ -126,7 +136,8 @@ def ensure_class_archive() -> Path | None:
 
 def _with_archive(options: str) -> str:
     archive = class_archive()
-    if archive is None or not archive.is_file():
+    # bin/spark-class splits these variables on whitespace: a path with a space cannot go in.
+    if archive is None or not archive.is_file() or any(c.isspace() for c in str(archive)):
         return options
     return f"{options} -XX:SharedArchiveFile={archive} -Xlog:cds*=off"
 
