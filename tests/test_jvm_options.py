@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.jvm import _java, _spark_home, ensure_class_archive, quick_jvm_options
+from tests.utils.jvm import _java, ensure_class_archive, quick_jvm_options
+from tests.utils.standalone import spark_home
 
 pytestmark = pytest.mark.spark
 
@@ -25,7 +26,7 @@ def test_spark_submit_maps_sparks_classes_from_the_archive(archive: Path, tmp_pa
     options = f"{quick_jvm_options()} -Xlog:class+load=info:file={loads}"
     assert f"-XX:SharedArchiveFile={archive}" in options
     done = subprocess.run(
-        [str(_spark_home() / "bin" / "spark-submit"), "--version"],
+        [str(spark_home() / "bin" / "spark-submit"), "--version"],
         env={**os.environ, "SPARK_SUBMIT_OPTS": options},
         capture_output=True,
         text=True,

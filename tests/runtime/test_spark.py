@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.standalone import spark_home
 from timetravel.config import Config, load_config_dict
 from timetravel.runtime.jars import spark_submit_args
 from timetravel.runtime.spark import spark_settings
@@ -57,9 +58,7 @@ def test_session_is_utc_with_delta(spark) -> None:  # type: ignore[no-untyped-de
 @pytest.mark.spark
 def test_spark_submit_command_line_wins(test_config: Config, tmp_path: Path) -> None:
     """Under spark-submit, --master and --conf beat the profile; our defaults fill the rest."""
-    import pyspark
-
-    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    submit = spark_home() / "bin" / "spark-submit"
     cmd = [
         str(submit),
         "--master",

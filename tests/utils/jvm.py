@@ -62,12 +62,6 @@ def _java() -> Path | None:
     return Path(found).resolve() if found and Path(found).exists() else None
 
 
-def _spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
-
-
 def _jars_dir() -> Path:
     from timetravel.config import load_config
 
@@ -78,13 +72,14 @@ def class_archive() -> Path | None:
     """Where this machine's archive lives: named by a digest of the JDK, Spark's jars and our
     cached jars (a class path the archive was not written for cannot use it). None without
     java or cached jars."""
+    from tests.utils.standalone import spark_home
     from timetravel.runtime.jars import cached_jars
 
     java, jars = _java(), cached_jars(_jars_dir())
     if java is None or jars is None:
         return None
     digest = hashlib.sha256()
-    for path in [java, *sorted((_spark_home() / "jars").glob("*.jar")), *jars]:
+    for path in [java, *sorted((spark_home() / "jars").glob("*.jar")), *jars]:
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return ARCHIVE_DIR / f"spark-classes-{digest.hexdigest()[:16]}.jsa"
@@ -97,6 +92,7 @@ def ensure_class_archive() -> Path | None:
     if archive is None or archive.is_file():
         return archive
     ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
+    from tests.utils.standalone import spark_home
     from timetravel.runtime.jars import spark_submit_args
 
     print(f"tests: writing the JVM class archive {archive.name} (once per machine)", flush=True)
@@ -110,7 +106,7 @@ def ensure_class_archive() -> Path | None:
             "TMPDIR": scratch,
         }
         command = [
-            str(_spark_home() / "bin" / "spark-submit"),
+            str(spark_home() / "bin" / "spark-submit"),
             *spark_submit_args(_jars_dir()),
             str(ROOT / "tests" / "utils" / "jvm_warmup.py"),
             str(TEST_PROFILE),
