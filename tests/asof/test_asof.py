@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.utils.asof_engines import ENGINES, PitRunner, sort_key
+from tests.utils.asof_engines import ENGINES, PitRunner, generated_code, sort_key
 from timetravel.errors import AsOfError
 
 pytestmark = pytest.mark.spark
@@ -311,3 +311,27 @@ def _brute_force(labels, sources, staleness):  # type: ignore[no-untyped-def]
             row[f"{name}__x"] = chosen[3] if chosen else None
             row[f"{name}__snapshot_time"] = chosen[1] if chosen else None
         yield row
+
+
+def test_the_spark_engine_here_runs_generated_code(spark) -> None:  # type: ignore[no-untyped-def]
+    """The test profile turns Spark's generated code off; this suite's Spark join runs with
+    it on, as in production: its executed plan has whole-stage code generation stages (the
+    ``*(n)`` marks)."""
+    import re
+
+    from timetravel.asof.spark import point_in_time_join
+
+    runner = PitRunner("spark", spark)
+    labels = runner.frame([(1, t("02:00:00"), "y")], LABELS)
+    snaps = runner.frame([(1, t("01:00:00"), 10, "a")], SNAPS)
+
+    def generated_stages() -> int:
+        joined = point_in_time_join(labels, {"s": snaps}, entity="context_id")
+        joined.collect()
+        plan = str(joined._jdf.queryExecution().executedPlan().toString())
+        return len(re.findall(r"\*\(\d+\) ", plan))
+
+    assert generated_stages() == 0
+    with generated_code(spark):
+        assert generated_stages() > 0
+    assert generated_stages() == 0
