@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.utils.asof_engines import ENGINES, PitRunner, generated_code, sort_key
+from tests.utils.asof_engines import ENGINES, GENERATED_CODE, PitRunner, sort_key
 from timetravel.errors import AsOfError
 
 pytestmark = pytest.mark.spark
@@ -320,6 +320,7 @@ def test_the_spark_engine_here_runs_generated_code(spark) -> None:  # type: igno
     import re
 
     from timetravel.asof.spark import point_in_time_join
+    from timetravel.runtime.spark import session_settings
 
     runner = PitRunner("spark", spark)
     labels = runner.frame([(1, t("02:00:00"), "y")], LABELS)
@@ -332,6 +333,6 @@ def test_the_spark_engine_here_runs_generated_code(spark) -> None:  # type: igno
         return len(re.findall(r"\*\(\d+\) ", plan))
 
     assert generated_stages() == 0
-    with generated_code(spark):
+    with session_settings(spark, GENERATED_CODE):
         assert generated_stages() > 0
     assert generated_stages() == 0

@@ -13,7 +13,7 @@ import pytest
 from tests.utils.standalone import spark_home
 from timetravel.config import Config, load_config_dict
 from timetravel.runtime.jars import spark_submit_args
-from timetravel.runtime.spark import spark_settings
+from timetravel.runtime.spark import session_settings, spark_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +56,16 @@ def test_session_is_utc_with_delta(spark) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.spark
+def test_session_settings_are_restored_even_after_an_error(spark) -> None:  # type: ignore[no-untyped-def]
+    absent, present = "spark.sql.timetravel.test.absent", "spark.sql.shuffle.partitions"
+    before = spark.conf.get(present)
+    with pytest.raises(RuntimeError), session_settings(spark, {absent: "x", present: "7"}):
+        assert (spark.conf.get(absent), spark.conf.get(present)) == ("x", "7")
+        raise RuntimeError("the block failed")
+    assert spark.conf.get(absent, None) is None
+    assert spark.conf.get(present) == before
+
+
 def test_spark_submit_command_line_wins(test_config: Config, tmp_path: Path) -> None:
     """Under spark-submit, --master and --conf beat the profile; our defaults fill the rest."""
     submit = spark_home() / "bin" / "spark-submit"

@@ -3,8 +3,6 @@ sorted dicts with timestamps as 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC strings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 # "one_row" is the lookup path (timetravel.asof.duckdb.point_in_time_one_row), run here once
@@ -18,22 +16,6 @@ GENERATED_CODE = {
     "spark.sql.codegen.factoryMode": "FALLBACK",
     "spark.sql.codegen.wholeStage": "true",
 }
-
-
-@contextmanager
-def generated_code(spark: Any) -> Iterator[None]:
-    """Queries run in this block use Spark's generated code, as with its default settings."""
-    previous = {key: spark.conf.get(key, None) for key in GENERATED_CODE}
-    for key, value in GENERATED_CODE.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
 
 
 def sort_key(row: dict[str, Any]) -> list[tuple[bool, str]]:
@@ -82,7 +64,9 @@ class PitRunner:
         label_frame = self.frame(labels, labels_schema)
         source_frames = {n: self.frame(rows, schema) for n, (rows, schema) in sources.items()}
         if self.engine == "spark":
-            with generated_code(self.spark):
+            from timetravel.runtime.spark import session_settings
+
+            with session_settings(self.spark, GENERATED_CODE):
                 return _collect(point_in_time_join(label_frame, source_frames, **options))
         if self.engine == "duckdb":
             from timetravel.asof.duckdb import point_in_time_join_arrow

@@ -26,13 +26,30 @@ from timetravel.warehouse.s3 import spark_settings as s3_spark_settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["get_spark", "spark_settings", "launched_by_spark_submit"]
+__all__ = ["get_spark", "spark_settings", "launched_by_spark_submit", "session_settings"]
 
 
 def launched_by_spark_submit() -> bool:
     """True when this Python process was started by spark-submit (the JVM came first)."""
     # PythonRunner exports the gateway port to the Python driver it launches.
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+@contextmanager
+def session_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Runtime SQL ``settings`` on ``spark`` for the queries run in this block; each key's
+    earlier value (or its absence) is restored after."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
 
 
 def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:

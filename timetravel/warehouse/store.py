@@ -293,6 +293,8 @@ class DeltaStore:
         Delta's own retention check (the table's deleted-file retention) is switched off for
         this call: :mod:`timetravel.schedule.maintenance` checks pinned versions instead.
         """
+        from timetravel.runtime.spark import session_settings
+
         self._require(name)
         root = self.path(name)
         sql = f"VACUUM {self._sql_table(name)} RETAIN {retain_hours:.6f} HOURS" + (
@@ -306,18 +308,8 @@ class DeltaStore:
                 self.config.spark.shuffle_partitions
             ),
         }
-        previous = {key: self.spark.conf.get(key, None) for key in settings}
-        for key, value in settings.items():
-            self.spark.conf.set(key, value)
-        try:
-            with self._commit_guard(name):
-                rows = self.spark.sql(sql).collect()
-        finally:
-            for key, old in previous.items():
-                if old is None:
-                    self.spark.conf.unset(key)
-                else:
-                    self.spark.conf.set(key, old)
+        with session_settings(self.spark, settings), self._commit_guard(name):
+            rows = self.spark.sql(sql).collect()
         return [table_relative(r["path"], root) for r in rows] if dry_run else []
 
     def read(
