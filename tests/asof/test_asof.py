@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.utils.asof_engines import ENGINES, GENERATED_CODE, PitRunner, sort_key
+from tests.utils.asof_engines import ENGINES, PitRunner, _collect, sort_key
 from timetravel.errors import AsOfError
 
 pytestmark = pytest.mark.spark
@@ -314,25 +314,26 @@ def _brute_force(labels, sources, staleness):  # type: ignore[no-untyped-def]
 
 
 def test_the_spark_engine_here_runs_generated_code(spark) -> None:  # type: ignore[no-untyped-def]
-    """The test profile turns Spark's generated code off; this suite's Spark join runs with
-    it on, as in production: its executed plan has whole-stage code generation stages (the
-    ``*(n)`` marks)."""
+    """The test profile turns Spark's generated code off; this suite's Spark engine runs the
+    join with it on, as in production: its executed plan has whole-stage code generation
+    stages (the ``*(n)`` marks), and a join run outside the engine has none."""
     import re
 
     from timetravel.asof.spark import point_in_time_join
-    from timetravel.runtime.spark import session_settings
 
-    runner = PitRunner("spark", spark)
-    labels = runner.frame([(1, t("02:00:00"), "y")], LABELS)
-    snaps = runner.frame([(1, t("01:00:00"), 10, "a")], SNAPS)
-
-    def generated_stages() -> int:
-        joined = point_in_time_join(labels, {"s": snaps}, entity="context_id")
-        joined.collect()
-        plan = str(joined._jdf.queryExecution().executedPlan().toString())
+    def generated_stages(plan: str) -> int:
         return len(re.findall(r"\*\(\d+\) ", plan))
 
-    assert generated_stages() == 0
-    with session_settings(spark, GENERATED_CODE):
-        assert generated_stages() > 0
-    assert generated_stages() == 0
+    runner = PitRunner("spark", spark)
+    labels, snaps = [(1, t("02:00:00"), "y")], [(1, t("01:00:00"), 10, "a")]
+    assert runner.run(labels, LABELS, {"s": (snaps, SNAPS)})[0]["s__v"] == 10
+    assert generated_stages(runner.spark_plans[-1]) > 0
+
+    plans: list[str] = []
+    _collect(
+        point_in_time_join(
+            runner.frame(labels, LABELS), {"s": runner.frame(snaps, SNAPS)}, entity="context_id"
+        ),
+        plans=plans,
+    )
+    assert generated_stages(plans[-1]) == 0

@@ -27,6 +27,8 @@ class PitRunner:
     def __init__(self, engine: str, spark: Any) -> None:
         self.engine = engine
         self.spark = spark
+        # The executed plan of each Spark join this runner collected, newest last.
+        self.spark_plans: list[str] = []
 
     def frame(self, rows: list[tuple[Any, ...]], schema: str):  # type: ignore[no-untyped-def]
         """A Spark DataFrame; timestamp columns are given as UTC strings (TZ-proof)."""
@@ -67,7 +69,8 @@ class PitRunner:
             from timetravel.runtime.spark import session_settings
 
             with session_settings(self.spark, GENERATED_CODE):
-                return _collect(point_in_time_join(label_frame, source_frames, **options))
+                joined = point_in_time_join(label_frame, source_frames, **options)
+                return _collect(joined, plans=self.spark_plans)
         if self.engine == "duckdb":
             from timetravel.asof.duckdb import point_in_time_join_arrow
 
@@ -122,15 +125,19 @@ def instant_text(micros: int | None) -> str | None:
     return f"{text}.{value.microsecond:06d}" if value.microsecond else text
 
 
-def _collect(frame) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _collect(frame, plans: list[str] | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """``frame``'s rows, sorted; with ``plans``, the executed plan is appended to it."""
     from pyspark.sql import functions as F
 
     stamps = {c for c, t in frame.dtypes if t == "timestamp"}
     micros = [F.unix_micros(c).alias(c) if c in stamps else F.col(c) for c in frame.columns]
+    readable = frame.select(*micros)
     rows = [
         {k: instant_text(v) if k in stamps else v for k, v in r.asDict().items()}
-        for r in frame.select(*micros).collect()
+        for r in readable.collect()
     ]
+    if plans is not None:
+        plans.append(str(readable._jdf.queryExecution().executedPlan().toString()))
     return sorted(rows, key=sort_key)
 
 
