@@ -234,6 +234,74 @@ def test_composite_keys(pit: PitRunner) -> None:
     assert [(r["y"], r["s__v"]) for r in got] == [("1/tv", 11), ("1/web", 12), ("2/tv", None)]
 
 
+# Keys 293 and 684 share a bucket of the Spark join's presort (19 bits of the key hash), so
+# there their rows are interleaved by time until the exact sort; checked by
+# test_the_shared_bucket_keys_really_share_one.
+SAME_BUCKET = (293, 684)
+
+
+def test_keys_sharing_a_presort_bucket_stay_apart(pit: PitRunner) -> None:
+    a, b = SAME_BUCKET
+    labels = [
+        (a, t("02:30:00"), "a at 02:30"),
+        (b, t("03:30:00"), "b at 03:30"),
+        (a, t("04:30:00"), "a at 04:30"),
+        (b, t("01:30:00"), "b at 01:30"),
+    ]
+    snaps = [
+        (a, t("01:00:00"), 1, "a at 01"),
+        (b, t("02:00:00"), 2, "b at 02"),
+        (a, t("03:00:00"), 3, "a at 03"),
+        (b, t("04:00:00"), 4, "b at 04"),
+    ]
+    got = pit.run(labels, LABELS, {"s": (snaps, SNAPS)})
+    # Each label sees only its own key's snapshots, never the other key's later one.
+    assert [(r["y"], r["s__v"]) for r in got] == [
+        ("a at 02:30", 1),
+        ("a at 04:30", 3),
+        ("b at 01:30", None),
+        ("b at 03:30", 2),
+    ]
+
+
+def test_the_shared_bucket_keys_really_share_one(spark) -> None:  # type: ignore[no-untyped-def]
+    from timetravel.asof.spark import _bucket
+
+    frame = spark.createDataFrame([(k,) for k in SAME_BUCKET], "context_id long")
+    buckets = {r[0] for r in frame.select(_bucket(["context_id"])).collect()}
+    assert len(buckets) == 1
+
+
+def test_rows_microseconds_apart_are_ordered_exactly(pit: PitRunner) -> None:
+    # All within 20 ms (the Spark join's presort orders time only to 33 ms), given newest
+    # first: only the exact order can tell them apart.
+    def at(micros: int) -> str:
+        return t(f"12:00:00.{micros:06d}")
+
+    snaps = [(1, at(20_000), 3, "c"), (1, at(1), 2, "b"), (1, at(0), 1, "a")]
+    labels = [
+        (1, at(20_000), "at 20000 us"),
+        (1, at(19_999), "at 19999 us"),
+        (1, at(1), "at 1 us"),
+        (1, at(0), "at 0 us"),
+    ]
+    got = pit.run(labels, LABELS, {"s": (snaps, SNAPS)})
+    assert [(r["y"], r["s__v"]) for r in got] == [
+        ("at 0 us", 1),
+        ("at 1 us", 2),
+        ("at 19999 us", 2),
+        ("at 20000 us", 3),
+    ]
+    # Equal snapshot times, written a microsecond apart, the newest write given first.
+    written = [
+        (1, t("03:00:00"), 2, "newest", t("09:00:00.000002")),
+        (1, t("03:00:00"), 1, "newer", t("09:00:00.000001")),
+        (1, t("03:00:00"), 0, "oldest", t("09:00:00")),
+    ]
+    got = one_label_with_written_time(pit, written)
+    assert [(r["s__v"], r["s__x"]) for r in got] == [(2, "newest")]
+
+
 def test_bad_input_is_named(pit: PitRunner) -> None:
     with pytest.raises(AsOfError, match=r"labels lacks column\(s\) \['label_time'\]"):
         pit.run([(1, "x")], "context_id long, y string", {"s": ([], SNAPS)})
