@@ -36,7 +36,7 @@ how much work the second does, never which rows come out.
 
 Measured (``benchmarks/RESULTS.md``, medium): a pass per source keeps the shuffled rows narrow,
 one order long saves a sort key, co-partitioning saves re-shuffling the label rows, and the
-presort takes the passes from about 1.6x to about 1.2x a bare shuffle and sort of the same rows.
+presort takes the join from 1.6-1.8x to 1.1-1.4x a bare shuffle and sort of the same rows.
 """
 
 from __future__ import annotations
