@@ -66,6 +66,8 @@ _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
 # in order units spans under 2**60, so order >> 16 spans under 2**44: 65,536 order units
 # (about 33 ms) per step, so only rows of one key within 33 ms are left for the exact sort.
 _BUCKET_BITS, _ORDER_BITS, _ORDER_SHIFT = 19, 44, 16
+# The first order long, 0001-01-01T00:00:00Z's (``_order``: 2 * micros + kind), coarsened.
+_PRESORT_START = (-62_135_596_800 * 1_000_000 * 2 + _KIND_SNAPSHOT) >> _ORDER_SHIFT
 # Estimated input bytes per partition of the passes (file bytes: compressed, so real rows are
 # several times this); medium benchmark inputs (~190 MB) still get the session's 8.
 _BYTES_PER_PARTITION = 16 * 1024 * 1024
@@ -267,16 +269,10 @@ def _presort() -> Column:
     overflow (ANSI mode would raise); a null order gives a null long, which sorts first."""
     from pyspark.sql import functions as F
 
-    start = _order_units(-62_135_596_800) >> _ORDER_SHIFT  # 0001-01-01T00:00:00Z
-    coarse = (F.shiftright(F.col("_o"), _ORDER_SHIFT) - F.lit(start)).bitwiseAND(
+    coarse = (F.shiftright(F.col("_o"), _ORDER_SHIFT) - F.lit(_PRESORT_START)).bitwiseAND(
         F.lit((1 << _ORDER_BITS) - 1)
     )
     return F.shiftleft(F.col("_b"), _ORDER_BITS).bitwiseOR(coarse)
-
-
-def _order_units(epoch_seconds: int) -> int:
-    """The order long of a snapshot at ``epoch_seconds`` (what :func:`_order` computes)."""
-    return epoch_seconds * 1_000_000 * 2 + _KIND_SNAPSHOT
 
 
 def _types(frame: DataFrame) -> dict[str, str]:
