@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/pit_join.py [--size small|medium|large] [--repeats 3]
         [--skew zipf|uniform] [--per-entity 30]
         [--engines spark_floor,spark,embedded,duckdb_asof,spark_band[,feast]]
+        (opt-in engines too: spark_sweep, spark_bandplan)
 
 Sizes (labels x sources x snapshot rows per source): small 100k x 3 x 300k, x3 (3x small),
 medium 1M x 3 x 3M (10x small: with small and x3, the scale curve), large 10M x 3 x 30M.
@@ -20,7 +21,10 @@ Engines, in one process, same data:
 - ``spark_floor``: not a join, the floor of any plan that sorts by key: the same (key, time)
   pairs of labels and snapshots shuffled by key and sorted, nothing else (no verification:
   it has no output to compare; ``spark_over_shuffle_floor`` is ours on Spark over it);
-- ``spark``: ours, ``timetravel.asof.spark.point_in_time_join``, written to a noop sink;
+- ``spark``: ours, ``timetravel.asof.spark.point_in_time_join`` as users call it (``auto``:
+  the plan chosen from a sample of the keys, the sample's job timed too), written to a noop
+  sink; the report's ``spark_plan`` says which plan it chose and why;
+- ``spark_sweep`` and ``spark_bandplan`` (opt-in): ours with that plan forced;
 - ``embedded``: ours as training sets run it: the Delta tables at a pinned version streamed
   from delta-rs datasets into DuckDB under ``query.embedded_memory_mb`` (spilling past it);
 - ``duckdb_asof``: a hand-written DuckDB ASOF query over in-memory Arrow, threads=2
@@ -132,7 +136,7 @@ def generate(
 
 
 # ------------------------------------------------------------------------- engines
-def run_spark(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
+def run_spark(spark: Any, directory: Path, plan: str = "auto") -> Callable[[bool], pa.Table | None]:
     from timetravel.asof.spark import point_in_time_join
 
     labels = spark.read.parquet(str(directory / "labels.parquet"))
@@ -140,14 +144,29 @@ def run_spark(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
 
     def run(collect: bool) -> pa.Table | None:
         out = point_in_time_join(
-            labels, sources, written_time="written_at", max_staleness=STALENESS
+            labels, sources, written_time="written_at", max_staleness=STALENESS, plan=plan
         )
         if collect:
-            return _spark_arrow(out, directory / "spark_out")
+            return _spark_arrow(out, directory / f"spark_{plan}_out")
         out.write.format("noop").mode("overwrite").save()
         return None
 
     return run
+
+
+def spark_plan_choice(spark: Any, directory: Path) -> dict[str, Any]:
+    """What ``auto`` chooses on this data, and from which estimates."""
+    from timetravel.asof.spark_plan import choose_plan
+
+    labels = spark.read.parquet(str(directory / "labels.parquet"))
+    sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+    choice = choose_plan(labels, sources, keys=["context_id"])
+    candidates = choice.candidates or {}
+    return {
+        "plan": choice.plan,
+        "candidates_per_label": {k: round(v, 1) for k, v in candidates.items()},
+        "sampled_fraction": choice.fraction,
+    }
 
 
 def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | None]:
@@ -374,7 +393,8 @@ def main() -> None:
     parser.add_argument(
         "--engines",
         default="spark_floor,spark,embedded,duckdb_asof,spark_band",
-        help="add ',feast' to include Feast (needs `make feast-env`)",
+        help="add ',feast' to include Feast (needs `make feast-env`); "
+        "spark_sweep, spark_bandplan: ours with that plan forced",
     )
     args = parser.parse_args()
     labels_n, snaps_n = SIZES[args.size]
@@ -400,6 +420,8 @@ def main() -> None:
     jvm = spark_jvm_pid(spark)
     engines = {
         "spark": lambda: run_spark(spark, directory),
+        "spark_sweep": lambda: run_spark(spark, directory, "sweep"),
+        "spark_bandplan": lambda: run_spark(spark, directory, "band"),
         "embedded": lambda: run_embedded(directory),
         "duckdb_asof": lambda: run_duckdb_asof(directory),
         "spark_band": lambda: run_spark_band(spark, directory),
@@ -419,6 +441,9 @@ def main() -> None:
         "cores": os.cpu_count(),
         "engines": {},
     }
+    if "spark" in chosen:
+        report["spark_plan"] = spark_plan_choice(spark, directory)
+        print(f"spark_plan: {report['spark_plan']}", flush=True)
     for name in chosen:
         if name == "spark_floor":
             reset_peak()
@@ -493,10 +518,11 @@ def main() -> None:
     which = "median_s" if args.repeats else "cold_s"
     timed = {k: v[which] for k, v in report["engines"].items() if v.get("verified_equal")}
     floor_s = report["engines"].get("spark_floor", {}).get(which)
-    if "spark" in timed and floor_s:
-        report["spark_over_shuffle_floor"] = round(timed["spark"] / floor_s, 3)
-    if "spark" in timed and "spark_band" in timed:
-        report["spark_over_band_join"] = round(timed["spark"] / timed["spark_band"], 3)
+    for ours in ("spark", "spark_sweep", "spark_bandplan"):
+        if ours in timed and floor_s:
+            report[f"{ours}_over_shuffle_floor"] = round(timed[ours] / floor_s, 3)
+        if ours in timed and "spark_band" in timed:
+            report[f"{ours}_over_band_join"] = round(timed[ours] / timed["spark_band"], 3)
     feast = report["engines"].get("feast", {})
     if "spark" in timed and feast.get("verified_equal"):
         if feast["median_s"] is not None and args.repeats:

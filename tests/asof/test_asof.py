@@ -265,7 +265,7 @@ def test_keys_sharing_a_presort_bucket_stay_apart(pit: PitRunner) -> None:
 
 
 def test_the_shared_bucket_keys_really_share_one(spark) -> None:  # type: ignore[no-untyped-def]
-    from timetravel.asof.spark import _bucket
+    from timetravel.asof.spark_sweep import _bucket
 
     frame = spark.createDataFrame([(k,) for k in SAME_BUCKET], "context_id long")
     buckets = {r[0] for r in frame.select(_bucket(["context_id"])).collect()}

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from timetravel.asof.spark import _partitions, point_in_time_join
+from timetravel.asof.spark import point_in_time_join
+from timetravel.asof.spark_rows import partitions as _partitions
 
 pytestmark = pytest.mark.spark
 

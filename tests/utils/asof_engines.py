@@ -9,7 +9,10 @@ from typing import Any
 # per label row so that every case of the suite, brute-force ones included, checks it too.
 # "duckdb_streamed" is the embedded join as training sets run it: sources streamed from
 # pyarrow datasets under a DuckDB memory limit.
-ENGINES = ["spark", "duckdb", "duckdb_streamed", "one_row"]
+# "spark" and "spark_band" are the Spark join's two plans (timetravel.asof.spark_plan), each
+# forced, so every case checks both whatever ``auto`` would choose on its data.
+ENGINES = ["spark", "spark_band", "duckdb", "duckdb_streamed", "one_row"]
+SPARK_PLANS = {"spark": "sweep", "spark_band": "band"}
 # conf/test.yaml has Spark interpret expressions (fast on tiny data); the contract checks the
 # Spark join on the path production runs: Spark's defaults, generated code.
 GENERATED_CODE = {
@@ -65,9 +68,10 @@ class PitRunner:
         options.setdefault("entity", "context_id")
         label_frame = self.frame(labels, labels_schema)
         source_frames = {n: self.frame(rows, schema) for n, (rows, schema) in sources.items()}
-        if self.engine == "spark":
+        if self.engine in SPARK_PLANS:
             from timetravel.runtime.spark import session_settings
 
+            options.setdefault("plan", SPARK_PLANS[self.engine])
             with session_settings(self.spark, GENERATED_CODE):
                 joined = point_in_time_join(label_frame, source_frames, **options)
                 return _collect(joined, plans=self.spark_plans)

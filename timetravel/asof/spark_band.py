@@ -1,0 +1,107 @@
+"""The band plan of the Spark as-of join: for keys with few snapshots, a join then a pick.
+
+Per source, the label rows are left-joined to that source's snapshots of the same key taken at
+or before the label time (and within the source's staleness bound), and a window over each
+label row (its key and a row id, so duplicate label rows stay apart) keeps the greatest
+(snapshot time, tie-break): the same row the sweep plan carries forward. A label row with no
+such snapshot, a null key or a null time keeps one row of nulls (left join).
+
+Work grows with the candidate pairs, the sum over keys of label rows times snapshot rows: few
+when every key has a few snapshots, quadratic on a hot key. So :mod:`.spark_plan` chooses it
+from statistics, and the sweep plan (linear) takes everything else. Both sides are hash-
+partitioned by the key into the same partitions, so the label rows are shuffled once for all
+sources, and the window (partitioned by key and row id) and the next source's join reuse
+that partitioning and the join's sort by key: a pass shuffles only the source's snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from timetravel.asof.spark_rows import (
+    key_names,
+    keyed,
+    known_snapshots,
+    label_row,
+    micros,
+    outputs,
+    snapshot_struct,
+    tie_break,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["label_rows", "one_source"]
+
+
+def label_rows(labels: DataFrame, keys: Sequence[str], label_time: str) -> DataFrame:
+    """The label rows as the passes carry them: keys, a row id (unique per label row, even
+    for equal rows), the label time in microseconds and ``_row``."""
+    from pyspark.sql import functions as F
+
+    return labels.select(
+        *keyed(keys),
+        F.monotonically_increasing_id().alias("_id"),
+        micros(label_time).alias("_t"),
+        label_row(labels),
+    )
+
+
+def one_source(
+    carried: DataFrame,
+    frame: DataFrame,
+    *,
+    keys: Sequence[str],
+    features: Sequence[str],
+    snapshot_time: str,
+    written_time: str | None,
+    staleness: timedelta | None,
+    source: str,
+    partitions: int,
+) -> DataFrame:
+    """One pass: each label row of ``carried`` (partitioned by key into ``partitions``) gains
+    this source's output columns."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key_cols = key_names(len(keys))
+    # The snapshot side's keys are named _j0.. so the join condition can name both sides.
+    joined_cols = [f"_j{i}" for i in range(len(keys))]
+    tie = tie_break(frame, features, written_time)
+    snapshots = (
+        known_snapshots(frame, keys, snapshot_time)
+        .select(
+            *(F.col(k).alias(j) for k, j in zip(keys, joined_cols, strict=True)),
+            micros(snapshot_time).alias("_st"),
+            *([tie.alias("_w")] if tie is not None else []),
+            snapshot_struct(features, snapshot_time),
+        )
+        .repartition(partitions, *joined_cols)
+    )
+    visible = F.col("_st") <= F.col("_t")
+    if staleness is not None:
+        bound = int(staleness / timedelta(microseconds=1))
+        visible = visible & (F.col("_t") - F.col("_st") <= F.lit(bound))
+    for k, j in zip(key_cols, joined_cols, strict=True):
+        visible = visible & (F.col(k) == F.col(j))
+    pairs = carried.join(snapshots, visible, "left")
+    # Latest snapshot first; among equal times the greatest tie-break (a null one last, as the
+    # sweep plan's last() leaves it behind).
+    latest_first = Window.partitionBy(*key_cols, "_id").orderBy(
+        F.col("_st").desc_nulls_last(),
+        *([F.col("_w").desc_nulls_last()] if tie is not None else []),
+    )
+    best = pairs.withColumn("_rank", F.row_number().over(latest_first)).where("_rank = 1")
+    chosen = F.col("_s")
+    row = outputs(
+        best,
+        chosen,
+        chosen.isNotNull(),
+        source=source,
+        features=features,
+        snapshot_time=snapshot_time,
+    )
+    return best.select(*key_cols, "_id", "_t", row)

@@ -1,0 +1,128 @@
+"""Which Spark plan runs an as-of join: the band plan where keys have few snapshots, the sweep
+plan everywhere else, chosen from a sample of the keys.
+
+The band plan's work is its candidate pairs: per source, the sum over keys of label rows times
+snapshot rows of that key. Divided by the label rows, that is the candidates per label: about
+the snapshots per key when keys are spread evenly, far more when a few keys are hot (each of
+a hot key's labels meets all its snapshots). Measured on the benchmark's medium data
+(``benchmarks/RESULTS.md``): the band plan is about 30% faster than the sweep at 1 and 10
+snapshots per key, level at 30, and on zipf keys its hot key makes it many times slower. So
+``auto`` estimates the candidates per label of every source from one Bernoulli sample of the
+keys (a fixed seed, sized from the inputs' estimated bytes: about the same sample at every
+size) and takes the band plan when no source exceeds ``_BAND_MAX_CANDIDATES``.
+
+Both plans give the same rows (the contract suite runs each), so the choice changes only the
+time. Inputs estimated under ``_STATS_MIN_BYTES`` skip the sample and take the sweep: there
+the sample's own job would cost more than either plan's difference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from timetravel.asof.spark_rows import estimated_bytes, key_names, keyed
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["Plan", "PLANS", "PlanChoice", "candidates_per_label", "choose_plan"]
+
+log = logging.getLogger(__name__)
+
+Plan = Literal["auto", "sweep", "band"]
+PLANS: tuple[Plan, ...] = ("auto", "sweep", "band")
+
+_BAND_MAX_CANDIDATES = 20.0
+# About this many input bytes' worth of rows are sampled (the medium benchmark: 1%).
+_SAMPLE_BYTES = 2 * 1024 * 1024
+_STATS_MIN_BYTES = 1024 * 1024
+_SEED = 20261130
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """The plan ``auto`` chose, and from what: estimated candidates per label per source
+    (None when no sample was taken) and the sampled fraction."""
+
+    plan: Literal["sweep", "band"]
+    candidates: dict[str, float] | None
+    fraction: float | None
+
+
+def choose_plan(
+    labels: DataFrame,
+    sources: Mapping[str, DataFrame],
+    *,
+    keys: Sequence[str],
+) -> PlanChoice:
+    """The band plan when every source's estimated candidates per label are at most
+    ``_BAND_MAX_CANDIDATES``, else the sweep (also for small or unsized inputs)."""
+    size = estimated_bytes([labels, *sources.values()])
+    if size is None or size < _STATS_MIN_BYTES:
+        choice = PlanChoice("sweep", None, None)
+    else:
+        fraction = min(1.0, _SAMPLE_BYTES / size)
+        candidates = candidates_per_label(labels, sources, keys=keys, fraction=fraction)
+        few = all(c <= _BAND_MAX_CANDIDATES for c in candidates.values())
+        choice = PlanChoice("band" if few else "sweep", candidates, fraction)
+    log.info(
+        "as-of join on Spark: %s plan (estimated candidates per label: %s, sampled fraction %s)",
+        choice.plan,
+        choice.candidates,
+        choice.fraction,
+    )
+    return choice
+
+
+def candidates_per_label(
+    labels: DataFrame,
+    sources: Mapping[str, DataFrame],
+    *,
+    keys: Sequence[str],
+    fraction: float,
+) -> dict[str, float]:
+    """Per source, the band plan's estimated candidate pairs per label row, from a
+    ``fraction`` sample of every input's keys (one scan; 1.0 counts exactly).
+
+    A pair of sampled rows survives with probability ``fraction**2`` and a label row with
+    ``fraction``, so pairs / labels is scaled by ``1 / fraction``. The sample (about
+    ``_SAMPLE_BYTES`` of input: some 100k keys) is counted on the driver: one Spark stage,
+    not two."""
+    import numpy as np
+    import pyarrow.compute as pc
+    from pyspark.sql import functions as F
+
+    names = list(sources)
+    sides = [labels.select(*keyed(keys), F.lit(0).alias("_side"))]
+    # Rows with a null snapshot time count too (a little high, never low): reading one
+    # column less keeps the scan cheap.
+    sides += [
+        frame.select(*keyed(keys), F.lit(index + 1).alias("_side")).where(
+            " AND ".join(f"`{k}` IS NOT NULL" for k in key_names(len(keys)))
+        )
+        for index, frame in enumerate(sources.values())
+    ]
+    keys_sample = sides[0]
+    for side in sides[1:]:
+        keys_sample = keys_sample.unionByName(side)
+    if fraction < 1.0:
+        keys_sample = keys_sample.sample(fraction=fraction, seed=_SEED)
+    sample = keys_sample.toArrow()
+    side = sample.column("_side")
+    for index in range(len(names) + 1):
+        sample = sample.append_column(f"_n{index}", pc.cast(pc.equal(side, index), "int64"))
+    per_key = sample.group_by(key_names(len(keys))).aggregate(
+        [(f"_n{index}", "sum") for index in range(len(names) + 1)]
+    )
+    per_label = per_key.column("_n0_sum").to_numpy()
+    sampled_labels = int(per_label.sum())
+    if sampled_labels == 0:
+        return dict.fromkeys(names, 0.0)
+    return {
+        name: float(np.dot(per_label, per_key.column(f"_n{index + 1}_sum").to_numpy()))
+        / (fraction * sampled_labels)
+        for index, name in enumerate(names)
+    }
