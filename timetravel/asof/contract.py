@@ -28,6 +28,7 @@ __all__ = [
     "validate_staleness",
     "staleness_for",
     "resolve_staleness",
+    "staleness_micros",
     "feature_columns",
     "tie_break_columns",
     "output_column",
@@ -89,6 +90,11 @@ def resolve_staleness(
 ) -> dict[str, timedelta | None]:
     """The bound of every source, spelled out (checked by :func:`check_inputs`)."""
     return {name: staleness_for(max_staleness, name) for name in sources}
+
+
+def staleness_micros(bound: timedelta) -> int:
+    """A staleness bound in whole microseconds, the unit every engine compares times in."""
+    return int(bound / timedelta(microseconds=1))
 
 
 def feature_columns(

@@ -23,6 +23,7 @@ from timetravel.asof.contract import (
     key_list,
     output_column,
     resolve_staleness,
+    staleness_micros,
     tie_break_columns,
 )
 from timetravel.errors import AsOfError
@@ -136,7 +137,7 @@ def _source_sql(
     kept = [*keys, snapshot_time, *features]  # the tie values live on in the order
     usable = f"s.{_q(snapshot_time)} IS NOT NULL AND l.__tt_t IS NOT NULL"
     if bound is not None:
-        micros = int(bound / timedelta(microseconds=1))
+        micros = staleness_micros(bound)
         usable += f" AND epoch_us(l.__tt_t) - epoch_us(s.{_q(snapshot_time)}) <= {micros}"
     selects = [
         f"CASE WHEN {usable} THEN s.{_q(column)} END AS {_q(output_column(name, column))}"
@@ -303,7 +304,7 @@ def point_in_time_one_row(
             keep = pc.less_equal(times, t)
             bound = staleness[name]
             if bound is not None:
-                floor = t - int(bound / timedelta(microseconds=1))
+                floor = t - staleness_micros(bound)
                 keep = pc.and_(keep, pc.greater_equal(times, floor))
             rows = rows.filter(pc.fill_null(keep, False))
         if rows.num_rows > 1:

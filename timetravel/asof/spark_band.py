@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from timetravel.asof.contract import staleness_micros
 from timetravel.asof.spark_rows import (
     key_names,
     keyed,
@@ -83,7 +84,7 @@ def one_source(
     )
     visible = F.col("_st") <= F.col("_t")
     if staleness is not None:
-        bound = int(staleness / timedelta(microseconds=1))
+        bound = staleness_micros(staleness)
         visible = visible & (F.col("_t") - F.col("_st") <= F.lit(bound))
     for k, j in zip(key_cols, joined_cols, strict=True):
         visible = visible & (F.col(k) == F.col(j))

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from timetravel.asof.contract import staleness_micros
 from timetravel.asof.spark_rows import (
     by_key,
     key_names,
@@ -174,7 +175,7 @@ def _usable(chosen: Column, staleness: timedelta | None) -> Column:
     present = chosen.isNotNull() & F.col("_o").isNotNull()
     if staleness is None:
         return present
-    bound = int(staleness / timedelta(microseconds=1))
+    bound = staleness_micros(staleness)
     label_micros = F.shiftright(F.col("_o"), 1)
     snapshot_micros = F.unix_micros(chosen["_snapshot_time"].cast("timestamp"))
     return present & (label_micros - snapshot_micros <= F.lit(bound))
