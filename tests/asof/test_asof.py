@@ -180,6 +180,20 @@ def test_values_come_from_one_row_nulls_are_not_filled(pit: PitRunner) -> None:
     ]
 
 
+def test_features_named_like_internal_columns_keep_their_values(pit: PitRunner) -> None:
+    # The plans name their working columns _k0, _j0, _id, _t, _st, _w, _s, _f0, _fst, _row,
+    # _rank...: a source whose features carry those names must still get its own values.
+    names = ["_k0", "_j0", "_id", "_t", "_st", "_w", "_s", "_f0", "_f1", "_fst", "_row", "_rank"]
+    schema = "context_id long, snapshot_time timestamp, " + ", ".join(f"{n} long" for n in names)
+    snaps = [
+        (1, t("01:00:00"), *range(100, 100 + len(names))),
+        (1, t("02:00:00"), *range(200, 200 + len(names))),
+    ]
+    got = pit.run([(1, t("02:30:00"), "l")], LABELS, {"s": (snaps, schema)})
+    assert [got[0][f"s__{n}"] for n in names] == list(range(200, 200 + len(names)))
+    assert got[0]["s__snapshot_time"] == t("02:00:00")
+
+
 def test_null_key_and_null_label_time_give_nulls(pit: PitRunner) -> None:
     labels = [(None, t("02:30:00"), "null key"), (1, None, "null time"), (1, t("02:30:00"), "ok")]
     snaps = [(1, t("02:00:00"), 20, "b"), (None, t("01:00:00"), 99, "null-key snapshot")]

@@ -28,7 +28,6 @@ from timetravel.asof.spark_rows import (
     label_row,
     micros,
     outputs,
-    snapshot_struct,
     tie_break,
 )
 
@@ -72,13 +71,18 @@ def one_source(
     # The snapshot side's keys are named _j0.. so the join condition can name both sides.
     joined_cols = [f"_j{i}" for i in range(len(keys))]
     tie = tie_break(frame, features, written_time)
+    # The snapshot's values travel as plain columns _f0.. and _fst (named by position, so no
+    # feature name can collide), packed only for the chosen row: a struct built for every
+    # snapshot row cost 0.7 of 9.4 s at medium, 1 snapshot per key (benchmarks/RESULTS.md).
+    values = [f"_f{i}" for i in range(len(features))]
     snapshots = (
         known_snapshots(frame, keys, snapshot_time)
         .select(
             *(F.col(k).alias(j) for k, j in zip(keys, joined_cols, strict=True)),
             micros(snapshot_time).alias("_st"),
             *([tie.alias("_w")] if tie is not None else []),
-            snapshot_struct(features, snapshot_time),
+            *(F.col(c).alias(v) for c, v in zip(features, values, strict=True)),
+            F.col(snapshot_time).alias("_fst"),
         )
         .repartition(partitions, *joined_cols)
     )
@@ -96,11 +100,14 @@ def one_source(
         *([F.col("_w").desc_nulls_last()] if tie is not None else []),
     )
     best = pairs.withColumn("_rank", F.row_number().over(latest_first)).where("_rank = 1")
-    chosen = F.col("_s")
+    chosen = F.struct(
+        *(F.col(v).alias(c) for c, v in zip(features, values, strict=True)),
+        F.col("_fst").alias("_snapshot_time"),
+    )
     row = outputs(
         best,
         chosen,
-        chosen.isNotNull(),
+        F.col("_st").isNotNull(),  # a label row the left join found no snapshot for
         source=source,
         features=features,
         snapshot_time=snapshot_time,
