@@ -36,10 +36,13 @@ Engines, in one process, same data:
   column, so it is compared on every other column. Measured at the small size (RESULTS.md).
 
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
-per-row hash before any time is reported. Reports cold (first) run, median of ``repeats``,
-peak RSS per engine over its timed runs (our Python process and Spark's JVM, each reset
-after the verification run; Feast's own processes likewise), and ratios. Prints JSON; appends to
-benchmarks/results/pit_join.json.
+per-row hash before any time is reported. The Spark engines are then timed in rounds, each
+round running every one of them once in a rotated order (a cold round, then ``repeats``), each
+run after the last one's garbage and shuffle files are cleaned; the single-node engines alone,
+right after their verification. Reports the cold (first) run,
+the median of ``repeats``, peak RSS per engine over its timed runs (our Python process and
+Spark's JVM, each reset before every run; Feast's own processes likewise), and ratios.
+Prints JSON; appends to benchmarks/results/pit_join.json.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ SIZES = {
     "large": (10_000_000, 30_000_000),
 }
 SOURCES = ("a", "b", "c")
+# Timed together in rounds (one JVM, one machine state); the single-node engines alone.
+ON_SPARK = ("spark_floor", "spark", "spark_sweep", "spark_bandplan", "spark_band")
 STALENESS = timedelta(days=7)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -357,14 +362,52 @@ def row_hashes(table: pa.Table) -> np.ndarray:
     return np.sort(hashes)
 
 
-def _timed(run: Callable[[], Any], repeats: int) -> list[float]:
-    """Wall times of a cold run and ``repeats`` more."""
-    times = []
-    for _ in range(repeats + 1):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return times
+def _timed_rounds(
+    runs: dict[str, Callable[[], Any]], repeats: int, jvm: int, spark: Any
+) -> dict[str, Any]:
+    """Wall times and peak memory of every engine over a cold round and ``repeats`` more.
+
+    Each round runs every engine once, in a rotated order (reversed every other round), so
+    the machine's noise (2 shared cores) falls on all engines alike. Before each run, untimed,
+    the JVM collects garbage (Spark then deletes the last run's shuffle files) and the page
+    cache is flushed: the run right after the floor's shuffle was measured up to 3 s slower
+    at medium without it, whichever engine it was (benchmarks/RESULTS.md)."""
+    names = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    peaks: dict[str, dict[str, int | None]] = {name: {} for name in names}
+    for index in range(repeats + 1):
+        shift = index % len(names)
+        order = names[shift:] + names[:shift]
+        for name in reversed(order) if index % 2 else order:
+            _settle(spark)
+            reset_peak()
+            reset_peak(jvm)
+            started = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - started)
+            for process, peak in (("python", peak_mb()), ("spark_jvm", peak_mb(jvm))):
+                before = peaks[name].get(process)
+                peaks[name][process] = peak if before is None or peak is None else max(before, peak)
+        print(
+            f"round {index}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in names), flush=True
+        )
+    return {
+        name: {
+            "cold_s": round(times[name][0], 3),
+            "median_s": round(statistics.median(times[name][1:]), 3) if repeats else None,
+            "runs": [round(t, 3) for t in times[name]],
+            "peak_rss_mb": peaks[name],
+        }
+        for name in names
+    }
+
+
+def _settle(spark: Any) -> None:
+    """Leave no work of the last run to the next: garbage collected, shuffle files cleaned,
+    dirty pages written."""
+    spark.sparkContext._jvm.System.gc()
+    time.sleep(0.5)  # Spark's cleaner deletes the collected shuffles' files in a thread
+    os.sync()
 
 
 # ------------------------------------------------------------------------- driver
@@ -429,6 +472,7 @@ def main() -> None:
     chosen = args.engines.split(",")
     reference = None
     reference_table: pa.Table | None = None
+    runs: dict[str, Callable[[], Any]] = {}  # the engines to time, once verified
     report: dict[str, Any] = {
         "benchmark": "pit_join",
         "size": args.size,
@@ -446,19 +490,8 @@ def main() -> None:
         print(f"spark_plan: {report['spark_plan']}", flush=True)
     for name in chosen:
         if name == "spark_floor":
-            reset_peak()
-            reset_peak(jvm)
-            print("spark_floor: shuffle + sort of the (key, time) pairs ...", flush=True)
-            floor = run_spark_floor(spark, directory)
-            times = _timed(floor, args.repeats)
-            report["engines"][name] = {
-                "floor": True,
-                "cold_s": round(times[0], 3),
-                "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
-                "runs": [round(t, 3) for t in times],
-                "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)},
-            }
-            print(f"{name}: {report['engines'][name]}", flush=True)
+            report["engines"][name] = {"floor": True}
+            runs[name] = run_spark_floor(spark, directory)
             continue
         if name == "feast":
             print("feast: running in its own venv ...", flush=True)
@@ -484,8 +517,6 @@ def main() -> None:
             }
             print(f"feast: {report['engines']['feast']}", flush=True)
             continue
-        reset_peak()
-        reset_peak(jvm)
         print(f"{name}: verifying ...", flush=True)
         run = engines[name]()
         result = run(True)  # verification run (not timed)
@@ -501,18 +532,21 @@ def main() -> None:
             report["engines"][name] = {"verified_equal": False, "rows": int(hashes.shape[0])}
             print(f"{name}: OUTPUT DIFFERS from the first verified - no time", flush=True)
             continue
-        # Peak memory of the timed runs only: verification holds the output and its hashes.
-        reset_peak()
-        reset_peak(jvm)
-        times = _timed(functools.partial(run, False), args.repeats)
-        report["engines"][name] = {
-            "verified_equal": True,
-            "rows": int(hashes.shape[0]),
-            "cold_s": round(times[0], 3),
-            "median_s": round(statistics.median(times[1:]), 3) if times[1:] else None,
-            "runs": [round(t, 3) for t in times],
-            "peak_rss_mb": {"python": peak_mb(), "spark_jvm": peak_mb(jvm)},
-        }
+        report["engines"][name] = {"verified_equal": True, "rows": int(hashes.shape[0])}
+        if name in ON_SPARK:
+            runs[name] = functools.partial(run, False)
+            continue
+        # A single-node engine is timed at once and let go: one holds its inputs in memory.
+        report["engines"][name].update(
+            _timed_rounds({name: functools.partial(run, False)}, args.repeats, jvm, spark)[name]
+        )
+        del run
+        print(f"{name}: {report['engines'][name]}", flush=True)
+    # The Spark engines, once all are verified, in rounds (see _timed_rounds). Peak memory
+    # covers the timed runs only: verification holds the output and its hashes.
+    print(f"timing {', '.join(runs)}: a cold round and {args.repeats} more ...", flush=True)
+    for name, timing in _timed_rounds(runs, args.repeats, jvm, spark).items():
+        report["engines"][name].update(timing)
         print(f"{name}: {report['engines'][name]}", flush=True)
     # Ratios of medians (with --repeats 0: of cold runs).
     which = "median_s" if args.repeats else "cold_s"
