@@ -37,7 +37,7 @@ from timetravel.asof.contract import (
     resolve_staleness,
 )
 from timetravel.asof.spark_plan import PLANS, Plan, choose_plan
-from timetravel.asof.spark_rows import by_key, partitions, types, unpacked
+from timetravel.asof.spark_rows import SourcePass, by_key, partitions, types, unpacked
 from timetravel.errors import AsOfError
 
 if TYPE_CHECKING:
@@ -86,9 +86,9 @@ def point_in_time_join(
     count = partitions([labels, *sources.values()])
     carried = by_key(steps.label_rows(labels, keys, label_time), len(keys), count)
     for name, frame in sources.items():
-        carried = steps.one_source(
-            carried,
-            frame,
+        step = SourcePass(
+            frame=frame,
+            source=name,
             keys=keys,
             features=feature_columns(
                 frame.columns, entity=keys, snapshot_time=snapshot_time, written_time=written_time
@@ -96,7 +96,7 @@ def point_in_time_join(
             snapshot_time=snapshot_time,
             written_time=written_time,
             staleness=staleness.get(name),
-            source=name,
             partitions=count,
         )
+        carried = steps.one_source(carried, step)
     return unpacked(carried)

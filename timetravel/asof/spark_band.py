@@ -17,11 +17,11 @@ that partitioning and the join's sort by key: a pass shuffles only the source's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from timetravel.asof.contract import staleness_micros
 from timetravel.asof.spark_rows import (
+    SourcePass,
     key_names,
     keyed,
     known_snapshots,
@@ -50,22 +50,14 @@ def label_rows(labels: DataFrame, keys: Sequence[str], label_time: str) -> DataF
     )
 
 
-def one_source(
-    carried: DataFrame,
-    frame: DataFrame,
-    *,
-    keys: Sequence[str],
-    features: Sequence[str],
-    snapshot_time: str,
-    written_time: str | None,
-    staleness: timedelta | None,
-    source: str,
-    partitions: int,
-) -> DataFrame:
-    """One pass: each label row of ``carried`` (partitioned by key into ``partitions``) gains
+def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
+    """One pass: each label row of ``carried`` (partitioned by key into ``step.partitions``) gains
     this source's output columns."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    frame, keys, features = step.frame, step.keys, step.features
+    snapshot_time, written_time = step.snapshot_time, step.written_time
 
     key_cols = key_names(len(keys))
     # The snapshot side's keys are named _j0.. so the join condition can name both sides.
@@ -84,11 +76,11 @@ def one_source(
             *(F.col(c).alias(v) for c, v in zip(features, values, strict=True)),
             F.col(snapshot_time).alias("_fst"),
         )
-        .repartition(partitions, *joined_cols)
+        .repartition(step.partitions, *joined_cols)
     )
     visible = F.col("_st") <= F.col("_t")
-    if staleness is not None:
-        bound = staleness_micros(staleness)
+    if step.staleness is not None:
+        bound = staleness_micros(step.staleness)
         visible = visible & (F.col("_t") - F.col("_st") <= F.lit(bound))
     for k, j in zip(key_cols, joined_cols, strict=True):
         visible = visible & (F.col(k) == F.col(j))
@@ -108,7 +100,7 @@ def one_source(
         best,
         chosen,
         F.col("_st").isNotNull(),  # a label row the left join found no snapshot for
-        source=source,
+        source=step.source,
         features=features,
         snapshot_time=snapshot_time,
     )

@@ -5,6 +5,8 @@ source's snapshot rows as one ``_s`` struct with its tie-break, and the partitio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from timetravel.asof.contract import output_column, tie_break_columns
@@ -16,6 +18,21 @@ if TYPE_CHECKING:
 # Estimated input bytes per partition of the passes (file bytes: compressed, so real rows are
 # several times this); medium benchmark inputs (~190 MB) still get the session's 8.
 _BYTES_PER_PARTITION = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourcePass:
+    """One source as a pass of either plan reads it: its rows, its output name, the columns
+    that play each part, its resolved staleness bound and the passes' partition count."""
+
+    frame: DataFrame
+    source: str
+    keys: Sequence[str]
+    features: Sequence[str]
+    snapshot_time: str
+    written_time: str | None
+    staleness: timedelta | None
+    partitions: int
 
 
 def key_names(count: int) -> list[str]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from timetravel.asof.contract import staleness_micros
 from timetravel.asof.spark_rows import (
+    SourcePass,
     by_key,
     key_names,
     keyed,
@@ -69,22 +70,14 @@ def label_rows(labels: DataFrame, keys: Sequence[str], label_time: str) -> DataF
     )
 
 
-def one_source(
-    carried: DataFrame,
-    frame: DataFrame,
-    *,
-    keys: Sequence[str],
-    features: Sequence[str],
-    snapshot_time: str,
-    written_time: str | None,
-    staleness: timedelta | None,
-    source: str,
-    partitions: int,
-) -> DataFrame:
-    """One pass: each label row of ``carried`` (partitioned by key into ``partitions``) gains
+def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
+    """One pass: each label row of ``carried`` (partitioned by key into ``step.partitions``) gains
     this source's output columns."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    frame, keys, features = step.frame, step.keys, step.features
+    snapshot_time, written_time = step.snapshot_time, step.written_time
 
     key_cols = key_names(len(keys))
     tie = tie_break(frame, features, written_time)
@@ -98,7 +91,7 @@ def one_source(
             snapshot_struct(features, snapshot_time),
         ),
         len(keys),
-        partitions,
+        step.partitions,
     )
     label_side = carried.select(
         *key_cols,
@@ -134,8 +127,8 @@ def one_source(
     row = outputs(
         passed,
         F.col("_s"),
-        _usable(F.col("_s"), staleness),
-        source=source,
+        _usable(F.col("_s"), step.staleness),
+        source=step.source,
         features=features,
         snapshot_time=snapshot_time,
     )
