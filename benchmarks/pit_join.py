@@ -38,8 +38,8 @@ Engines, in one process, same data:
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
 per-row hash before any time is reported. The Spark engines are then timed in rounds, each
 round running every one of them once in a rotated order (a cold round, then ``repeats``), each
-run after the last one's garbage and shuffle files are cleaned; the single-node engines alone,
-right after their verification. Reports the cold (first) run,
+run after the last one's writes are flushed; the single-node engines alone, right after their
+verification. Reports the cold (first) run,
 the median of ``repeats``, peak RSS per engine over its timed runs (our Python process and
 Spark's JVM, each reset before every run; Feast's own processes likewise), and ratios.
 Prints JSON; appends to benchmarks/results/pit_join.json.
@@ -362,16 +362,13 @@ def row_hashes(table: pa.Table) -> np.ndarray:
     return np.sort(hashes)
 
 
-def _timed_rounds(
-    runs: dict[str, Callable[[], Any]], repeats: int, jvm: int, spark: Any
-) -> dict[str, Any]:
+def _timed_rounds(runs: dict[str, Callable[[], Any]], repeats: int, jvm: int) -> dict[str, Any]:
     """Wall times and peak memory of every engine over a cold round and ``repeats`` more.
 
     Each round runs every engine once, in a rotated order (reversed every other round), so
     the machine's noise (2 shared cores) falls on all engines alike. Before each run, untimed,
-    the JVM collects garbage (Spark then deletes the last run's shuffle files) and the page
-    cache is flushed: the run right after the floor's shuffle was measured up to 3 s slower
-    at medium without it, whichever engine it was (benchmarks/RESULTS.md)."""
+    the page cache is flushed: the run right after the floor's shuffle was measured up to 3 s
+    slower at medium without it, whichever engine it was (benchmarks/RESULTS.md)."""
     names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in names}
     peaks: dict[str, dict[str, int | None]] = {name: {} for name in names}
@@ -379,7 +376,7 @@ def _timed_rounds(
         shift = index % len(names)
         order = names[shift:] + names[:shift]
         for name in reversed(order) if index % 2 else order:
-            _settle(spark)
+            _settle()
             reset_peak()
             reset_peak(jvm)
             started = time.perf_counter()
@@ -402,11 +399,12 @@ def _timed_rounds(
     }
 
 
-def _settle(spark: Any) -> None:
-    """Leave no work of the last run to the next: garbage collected, shuffle files cleaned,
-    dirty pages written."""
-    spark.sparkContext._jvm.System.gc()
-    time.sleep(0.5)  # Spark's cleaner deletes the collected shuffles' files in a thread
+def _settle() -> None:
+    """Leave no I/O of the last run to the next: its shuffle files' dirty pages written.
+
+    Not a JVM garbage collection: one before every run made every run slower (the floor at
+    small 1.2 -> 2.1 s, the JVM regrowing its heap), which flattened the ratios."""
+    time.sleep(0.5)
     os.sync()
 
 
@@ -538,14 +536,14 @@ def main() -> None:
             continue
         # A single-node engine is timed at once and let go: one holds its inputs in memory.
         report["engines"][name].update(
-            _timed_rounds({name: functools.partial(run, False)}, args.repeats, jvm, spark)[name]
+            _timed_rounds({name: functools.partial(run, False)}, args.repeats, jvm)[name]
         )
         del run
         print(f"{name}: {report['engines'][name]}", flush=True)
     # The Spark engines, once all are verified, in rounds (see _timed_rounds). Peak memory
     # covers the timed runs only: verification holds the output and its hashes.
     print(f"timing {', '.join(runs)}: a cold round and {args.repeats} more ...", flush=True)
-    for name, timing in _timed_rounds(runs, args.repeats, jvm, spark).items():
+    for name, timing in _timed_rounds(runs, args.repeats, jvm).items():
         report["engines"][name].update(timing)
         print(f"{name}: {report['engines'][name]}", flush=True)
     # Ratios of medians (with --repeats 0: of cold runs).
