@@ -24,11 +24,8 @@ from timetravel.asof.spark_rows import (
     SourcePass,
     key_names,
     keyed,
-    known_snapshots,
     label_row,
     micros,
-    outputs,
-    tie_break,
 )
 
 if TYPE_CHECKING:
@@ -56,19 +53,18 @@ def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    frame, keys, features = step.frame, step.keys, step.features
-    snapshot_time, written_time = step.snapshot_time, step.written_time
+    keys, features, snapshot_time = step.keys, step.features, step.snapshot_time
 
     key_cols = key_names(len(keys))
     # The snapshot side's keys are named _j0.. so the join condition can name both sides.
     joined_cols = [f"_j{i}" for i in range(len(keys))]
-    tie = tie_break(frame, features, written_time)
+    tie = step.tie_break()
     # The snapshot's values travel as plain columns _f0.. and _fst (named by position, so no
     # feature name can collide), packed only for the chosen row: a struct built for every
     # snapshot row cost 0.7 of 9.4 s at medium, 1 snapshot per key (benchmarks/RESULTS.md).
     values = [f"_f{i}" for i in range(len(features))]
     snapshots = (
-        known_snapshots(frame, keys, snapshot_time)
+        step.known_rows()
         .select(
             *(F.col(k).alias(j) for k, j in zip(keys, joined_cols, strict=True)),
             micros(snapshot_time).alias("_st"),
@@ -96,12 +92,6 @@ def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
         *(F.col(v).alias(c) for c, v in zip(features, values, strict=True)),
         F.col("_fst").alias("_snapshot_time"),
     )
-    row = outputs(
-        best,
-        chosen,
-        F.col("_st").isNotNull(),  # a label row the left join found no snapshot for
-        source=step.source,
-        features=features,
-        snapshot_time=snapshot_time,
-    )
+    # A label row the left join found no snapshot for has a null _st.
+    row = step.finished_row(best, chosen, F.col("_st").isNotNull())
     return best.select(*key_cols, "_id", "_t", row)

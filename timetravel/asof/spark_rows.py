@@ -34,6 +34,43 @@ class SourcePass:
     staleness: timedelta | None
     partitions: int
 
+    def known_rows(self) -> DataFrame:
+        """The rows that can ever be chosen: key and snapshot time all present."""
+        return self.frame.where(
+            " AND ".join(f"`{k}` IS NOT NULL" for k in self.keys)
+            + f" AND `{self.snapshot_time}` IS NOT NULL"
+        )
+
+    def tie_break(self) -> Column | None:
+        """What orders one key's snapshots at the same time, greatest wins (contract's
+        :func:`tie_break_columns`): the written time as a long (sorts faster than a one-field
+        struct), else a struct of the primitive features; None when nothing can."""
+        from pyspark.sql import functions as F
+
+        ties = tie_break_columns(types(self.frame), self.features, self.written_time)
+        if self.written_time is not None and ties == [self.written_time]:
+            return micros(self.written_time)
+        if ties:
+            return F.struct(*(F.col(c) for c in ties))
+        return None
+
+    def finished_row(self, carried: DataFrame, chosen: Column, usable: Column) -> Column:
+        """The new ``_row``: the carried fields, then this source's output columns from the
+        ``chosen`` snapshot (its features and ``_snapshot_time``) where ``usable``, else
+        nulls."""
+        from pyspark.sql import functions as F
+
+        fields = [F.col("_row").getField(c).alias(c) for c in row_fields(carried)]
+        fields += [
+            F.when(usable, chosen[c]).alias(output_column(self.source, c)) for c in self.features
+        ]
+        fields.append(
+            F.when(usable, chosen["_snapshot_time"]).alias(
+                output_column(self.source, self.snapshot_time)
+            )
+        )
+        return F.struct(*fields).alias("_row")
+
 
 def key_names(count: int) -> list[str]:
     """The key columns' internal names, ``_k0..``."""
@@ -55,13 +92,6 @@ def label_row(labels: DataFrame) -> Column:
     return F.struct(*(F.col(c).alias(c) for c in labels.columns)).alias("_row")
 
 
-def known_snapshots(frame: DataFrame, keys: Sequence[str], snapshot_time: str) -> DataFrame:
-    """A source's rows that can ever be chosen: key and snapshot time all present."""
-    return frame.where(
-        " AND ".join(f"`{k}` IS NOT NULL" for k in keys) + f" AND `{snapshot_time}` IS NOT NULL"
-    )
-
-
 def snapshot_struct(features: Sequence[str], snapshot_time: str) -> Column:
     """What a chosen snapshot gives: its features and its time, in one struct."""
     from pyspark.sql import functions as F
@@ -69,41 +99,6 @@ def snapshot_struct(features: Sequence[str], snapshot_time: str) -> Column:
     return F.struct(
         *(F.col(c) for c in features), F.col(snapshot_time).alias("_snapshot_time")
     ).alias("_s")
-
-
-def tie_break(frame: DataFrame, features: Sequence[str], written_time: str | None) -> Column | None:
-    """What orders one key's snapshots at the same time, greatest wins (contract's
-    :func:`tie_break_columns`): the written time as a long (sorts faster than a one-field
-    struct), else a struct of the primitive features; None when nothing can."""
-    from pyspark.sql import functions as F
-
-    ties = tie_break_columns(types(frame), features, written_time)
-    if written_time is not None and ties == [written_time]:
-        return micros(written_time)
-    if ties:
-        return F.struct(*(F.col(c) for c in ties))
-    return None
-
-
-def outputs(
-    carried: DataFrame,
-    chosen: Column,
-    usable: Column,
-    *,
-    source: str,
-    features: Sequence[str],
-    snapshot_time: str,
-) -> Column:
-    """The new ``_row``: the carried fields, then this source's output columns from the chosen
-    snapshot ``_s`` where ``usable``, else nulls."""
-    from pyspark.sql import functions as F
-
-    fields = [F.col("_row").getField(c).alias(c) for c in row_fields(carried)]
-    fields += [F.when(usable, chosen[c]).alias(output_column(source, c)) for c in features]
-    fields.append(
-        F.when(usable, chosen["_snapshot_time"]).alias(output_column(source, snapshot_time))
-    )
-    return F.struct(*fields).alias("_row")
 
 
 def unpacked(carried: DataFrame) -> DataFrame:

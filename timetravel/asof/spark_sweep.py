@@ -37,12 +37,9 @@ from timetravel.asof.spark_rows import (
     by_key,
     key_names,
     keyed,
-    known_snapshots,
     label_row,
     micros,
-    outputs,
     snapshot_struct,
-    tie_break,
     type_of,
 )
 
@@ -76,13 +73,12 @@ def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    frame, keys, features = step.frame, step.keys, step.features
-    snapshot_time, written_time = step.snapshot_time, step.written_time
+    keys, features, snapshot_time = step.keys, step.features, step.snapshot_time
 
     key_cols = key_names(len(keys))
-    tie = tie_break(frame, features, written_time)
+    tie = step.tie_break()
     snapshots = by_key(
-        known_snapshots(frame, keys, snapshot_time).select(
+        step.known_rows().select(
             *keyed(keys),
             _bucket(keys).alias("_b"),
             _order(snapshot_time, _KIND_SNAPSHOT).alias("_o"),
@@ -124,14 +120,7 @@ def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
         )
         .where(F.col("_row").isNotNull())
     )
-    row = outputs(
-        passed,
-        F.col("_s"),
-        _usable(F.col("_s"), step.staleness),
-        source=step.source,
-        features=features,
-        snapshot_time=snapshot_time,
-    )
+    row = step.finished_row(passed, F.col("_s"), _usable(F.col("_s"), step.staleness))
     return passed.select(*key_cols, "_b", "_o", row)
 
 
