@@ -39,9 +39,9 @@ Each engine's output is converted to Arrow and compared with ours by row count a
 per-row hash before any time is reported. The Spark engines are then timed in rounds, each
 round running every one of them once in a rotated order (a cold round, then ``repeats``), each
 run after the last one's writes are flushed; the single-node engines alone, right after their
-verification. Reports the cold (first) run,
-the median of ``repeats``, peak RSS per engine over its timed runs (our Python process and
-Spark's JVM, each reset before every run; Feast's own processes likewise), and ratios.
+verification. Reports the cold (first) run, the median of ``repeats``, peak RSS per engine
+over its timed runs (our Python process and Spark's JVM, each reset before every run;
+Feast's own processes likewise), and ratios.
 Prints JSON; appends to benchmarks/results/pit_join.json.
 """
 
@@ -141,11 +141,16 @@ def generate(
 
 
 # ------------------------------------------------------------------------- engines
+def spark_inputs(spark: Any, directory: Path) -> tuple[Any, dict[str, Any]]:
+    """The labels and every source as Spark DataFrames over the Parquet files."""
+    labels = spark.read.parquet(str(directory / "labels.parquet"))
+    return labels, {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+
+
 def run_spark(spark: Any, directory: Path, plan: str = "auto") -> Callable[[bool], pa.Table | None]:
     from timetravel.asof.spark import point_in_time_join
 
-    labels = spark.read.parquet(str(directory / "labels.parquet"))
-    sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+    labels, sources = spark_inputs(spark, directory)
 
     def run(collect: bool) -> pa.Table | None:
         out = point_in_time_join(
@@ -163,8 +168,7 @@ def spark_plan_choice(spark: Any, directory: Path) -> dict[str, Any]:
     """What ``auto`` chooses on this data, and from which estimates."""
     from timetravel.asof.spark_plan import choose_plan
 
-    labels = spark.read.parquet(str(directory / "labels.parquet"))
-    sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+    labels, sources = spark_inputs(spark, directory)
     choice = choose_plan(labels, sources, keys=["context_id"])
     candidates = choice.candidates or {}
     return {
@@ -178,12 +182,8 @@ def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | N
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    labels = (
-        spark.read.parquet(str(directory / "labels.parquet"))
-        .withColumn("_id", F.monotonically_increasing_id())
-        .cache()
-    )
-    sources = {n: spark.read.parquet(str(directory / f"{n}.parquet")) for n in SOURCES}
+    labels, sources = spark_inputs(spark, directory)
+    labels = labels.withColumn("_id", F.monotonically_increasing_id()).cache()
     bound = int(STALENESS.total_seconds())
 
     def run(collect: bool) -> pa.Table | None:
@@ -542,10 +542,11 @@ def main() -> None:
         print(f"{name}: {report['engines'][name]}", flush=True)
     # The Spark engines, once all are verified, in rounds (see _timed_rounds). Peak memory
     # covers the timed runs only: verification holds the output and its hashes.
-    print(f"timing {', '.join(runs)}: a cold round and {args.repeats} more ...", flush=True)
-    for name, timing in _timed_rounds(runs, args.repeats, jvm).items():
-        report["engines"][name].update(timing)
-        print(f"{name}: {report['engines'][name]}", flush=True)
+    if runs:
+        print(f"timing {', '.join(runs)}: a cold round and {args.repeats} more ...", flush=True)
+        for name, timing in _timed_rounds(runs, args.repeats, jvm).items():
+            report["engines"][name].update(timing)
+            print(f"{name}: {report['engines'][name]}", flush=True)
     # Ratios of medians (with --repeats 0: of cold runs).
     which = "median_s" if args.repeats else "cold_s"
     timed = {k: v[which] for k, v in report["engines"].items() if v.get("verified_equal")}
