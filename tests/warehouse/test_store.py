@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import WAREHOUSES, fresh_warehouse
 from tests.utils.builders import ratings, sorted_rows
 from timetravel.config import Config
 from timetravel.errors import StoreError, TableNotFoundError, TimeTravelRangeError
@@ -27,9 +28,17 @@ def store(spark, warehouse_config: Config) -> DeltaStore:  # type: ignore[no-unt
     return DeltaStore(spark, warehouse_config)
 
 
-@pytest.fixture
-def two_runs(spark, store: DeltaStore) -> DeltaStore:  # type: ignore[no-untyped-def]
-    """'ratings': v0 = create (empty), v1 = run-a, v2 = run-b."""
+@pytest.fixture(scope="module", params=WAREHOUSES)
+def two_runs(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+    spark,
+    test_config: Config,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> DeltaStore:
+    """'ratings': v0 = create (empty), v1 = run-a, v2 = run-b; written once per warehouse and
+    shared by the tests below, which only read it or check that a replay commits nothing."""
+    config = fresh_warehouse(test_config, request.param, tmp_path_factory.mktemp("two-runs"))
+    store = DeltaStore(spark, config)
     store.create("facts/ratings", ratings(spark).schema)
     assert (
         store.append(
