@@ -1,7 +1,7 @@
 """Concurrent runs on one warehouse: selects and snapshots of different runs side by side.
 
-Each round (one in CI) starts four selects (new run times) and two snapshots (of runs selected in the
-round before) at once, on local disk and on the S3 test server. The shared tables (runs index,
+Each round (one in CI) starts four selects (new run times) and two snapshots (of runs selected
+before it) at once, on local disk and on the S3 test server. The shared tables (runs index,
 context sets, facts) take the concurrent writers: every stage succeeds, each run's rows are
 there exactly once, the runs index has one row per run and stage, and each stage reports the
 Delta version its own commit made. (Lost commit races are retried where they happen; the
