@@ -17,28 +17,28 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_BUCKET = "timetravel-test"
 # The longest modules first, so the two xdist workers finish together (`make test` runs
 # `-n 2 --dist loadfile --no-loadscope-reorder`: modules are handed out in collection order).
-# Measured with --durations=0 under `-n 2` (seconds, setup + call + teardown, 2026-11-30):
-# snapshot 258, concurrent runs 178, notebook 90, Airflow 85, cli 83, training 82, runner 73,
-# cluster 66, data faults 64, profile 62, truth 61, browser 50, selection 50, store 46,
-# as-of 46, hardening 38, delta-rs 33, maintenance 27; the rest under 25.
+# Measured with --durations=0 under `-n 2` (seconds, setup + call + teardown, 2026-12-01):
+# snapshot 155, concurrent runs 76, notebook 64, training 62, as-of 59, Airflow 53, cli 49,
+# runner 44, data faults 44, cluster 43, profile 40, truth 39, selection 37, browser 31,
+# hardening 24, delta-rs 24, store 18, maintenance 17; the rest under 10.
 LONGEST_FIRST = (
     "test_snapshot.py",
     "test_concurrent_runs.py",
     "test_notebooks.py",
+    "test_training.py",
+    "test_asof.py",
     "test_airflow.py",
     "test_cli.py",
-    "test_training.py",
     "test_runner.py",
-    "test_cluster.py",
     "test_data_faults.py",
+    "test_cluster.py",
     "test_profile.py",
     "test_truth.py",
-    "test_browser.py",
     "test_selection.py",
-    "test_store.py",
-    "test_asof.py",
+    "test_browser.py",
     "test_hardening.py",
     "test_deltars.py",
+    "test_store.py",
     "test_maintenance.py",
 )
 
