@@ -117,16 +117,30 @@ def selected_run(local_config: Config, selected_at_t1: Path) -> str:
     return RunsIndex(local_config).list()[0].run_id
 
 
+@pytest.fixture
+def selected_here(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, spark, warehouse_config: Config, fleet: Fleet
+) -> tuple[Config, str]:
+    """This test's warehouse (local or S3) with the run at T1 selected: its config and run id.
+
+    The local warehouse starts as a copy of the one selected once (``selected_run``); the S3
+    one is written and selected here.
+    """
+    config = configure(warehouse_config, fleet)
+    if config.warehouse.is_s3:
+        return config, select_run(DeltaStore(spark, config), config)
+    return config, request.getfixturevalue("selected_run")
+
+
 def facts(store: DeltaStore, name: str, run_id: str):  # type: ignore[no-untyped-def]
     return store.read(facts_table(name)).where(F.col("run_id") == run_id)
 
 
 def test_every_context_gets_a_typed_fact_equal_to_the_truth(
-    spark, warehouse_config: Config, fleet: Fleet
+    spark, selected_here: tuple[Config, str]
 ) -> None:  # type: ignore[no-untyped-def]
-    config = configure(warehouse_config, fleet)
+    config, run_id = selected_here
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
     result = snapshot_facts(store, config, run_id)
     assert result.status == "ok"
     assert [(s.source, s.requested, s.fetched, s.failed, s.coverage) for s in result.sources] == [
@@ -327,11 +341,10 @@ def test_killed_mid_run_then_rerun_gives_exactly_one_row_per_pair(
 
 
 def test_a_second_writer_is_refused_while_the_lease_is_held(
-    spark, warehouse_config: Config, fleet: Fleet
+    spark, selected_here: tuple[Config, str]
 ) -> None:  # type: ignore[no-untyped-def]
-    config = configure(warehouse_config, fleet)
+    config, run_id = selected_here
     store = DeltaStore(spark, config)
-    run_id = select_run(store, config)
     with snapshot_lease(config, run_id, holder="run-elsewhere", ttl_s=60):
         with pytest.raises(
             LeaseHeldError,
