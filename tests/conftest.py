@@ -99,10 +99,11 @@ def _with_root(config: Config, root: str) -> Config:
     )
 
 
-def fresh_warehouse(config: Config, kind: str, folder: Path) -> Config:
+def fresh_warehouse(config: Config, kind: str, folder: Path | None = None) -> Config:
     """``config`` with a new, empty warehouse: ``folder``/warehouse when ``kind`` is "local",
     a new s3a:// prefix on the test server when it is "s3"."""
     if kind == "local":
+        assert folder is not None, "a local warehouse needs a folder"
         return _with_root(config, str(folder / "warehouse"))
     return _with_root(config, f"s3a://{TEST_BUCKET}/{uuid.uuid4().hex[:12]}")
 
@@ -114,9 +115,9 @@ def local_config(test_config: Config, tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def s3_config(test_config: Config, tmp_path: Path) -> Config:
+def s3_config(test_config: Config) -> Config:
     """The test profile with a fresh s3a:// warehouse prefix on the test server."""
-    return fresh_warehouse(test_config, "s3", tmp_path)
+    return fresh_warehouse(test_config, "s3")
 
 
 # The two warehouses a storage test runs on; the s3 cases carry the s3 marker at collection,
