@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 from scipy import stats
 
+from tests.conftest import fresh_warehouse
 from tests.utils.builders import population
 from timetravel.collect.sampling import StratumPlan, draw_sample
 from timetravel.collect.selection import read_context_set, select_contexts
@@ -39,9 +40,23 @@ def store(spark, local_config: Config) -> DeltaStore:  # type: ignore[no-untyped
     return DeltaStore(spark, local_config)
 
 
+@pytest.fixture(scope="module")
+def written_population(  # type: ignore[no-untyped-def]
+    spark, test_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, int]]:
+    """A warehouse holding only the STRATA population, written once: its root and sizes."""
+    config = fresh_warehouse(test_config, "local", tmp_path_factory.mktemp("population"))
+    sizes = population(DeltaStore(spark, config), STRATA)
+    return Path(config.warehouse.root), sizes
+
+
 @pytest.fixture
-def sizes(store: DeltaStore) -> dict[str, int]:
-    return population(store, STRATA)
+def sizes(store: DeltaStore, written_population: tuple[Path, dict[str, int]]) -> dict[str, int]:
+    """The STRATA population in this test's warehouse, copied (Delta tables keep relative
+    paths) instead of written again: the stratum sizes."""
+    root, sizes = written_population
+    shutil.copytree(root, store.config.warehouse.root)
+    return sizes
 
 
 def per_stratum(frame) -> dict[str, tuple[int, float]]:  # type: ignore[no-untyped-def]
