@@ -125,6 +125,15 @@ def s3_config(test_config: Config) -> Config:
 WAREHOUSES = ["local", pytest.param("s3", marks=pytest.mark.s3)]
 
 
+@pytest.fixture(scope="module", params=WAREHOUSES)
+def module_warehouse(
+    request: pytest.FixtureRequest, test_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Config:
+    """Both warehouses, each fresh and shared by one module's tests: for tables that are
+    written once and then only read."""
+    return fresh_warehouse(test_config, request.param, tmp_path_factory.mktemp("module"))
+
+
 @pytest.fixture(params=WAREHOUSES)
 def warehouse_config(request: pytest.FixtureRequest) -> Config:
     """Both warehouses: the same test runs on local disk and on s3a:// (moto server)."""

@@ -8,7 +8,6 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
 
-from tests.conftest import WAREHOUSES, fresh_warehouse
 from tests.utils.asof_engines import PitRunner, _collect, _collect_arrow
 from timetravel.asof.spark import point_in_time_join
 from timetravel.config import Config
@@ -34,18 +33,12 @@ def facts_rows(day: str, written: str, offset: int) -> list[tuple]:  # type: ign
     ]
 
 
-@pytest.fixture(scope="module", params=WAREHOUSES)
-def facts(  # type: ignore[no-untyped-def]
-    request: pytest.FixtureRequest,
-    spark,
-    test_config: Config,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> DeltaStore:
+@pytest.fixture(scope="module")
+def facts(spark, module_warehouse: Config) -> DeltaStore:  # type: ignore[no-untyped-def]
     """facts/plans: v1 = run on 06-01, v2 = run on 06-08 (plus a same-time re-write of 2
     members on 06-08 with a later written_at: a tie on snapshot_time). Written once per
     warehouse; the tests here only read it."""
-    config = fresh_warehouse(test_config, request.param, tmp_path_factory.mktemp("plans"))
-    store = DeltaStore(spark, config)
+    store = DeltaStore(spark, module_warehouse)
     runner = PitRunner("spark", spark)
     first = runner.frame(facts_rows("2026-06-01", "2026-06-01 07:00:00", 1), FACTS)
     second = runner.frame(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WAREHOUSES, fresh_warehouse
 from tests.utils.builders import ratings, sorted_rows
 from timetravel.config import Config
 from timetravel.errors import StoreError, TableNotFoundError, TimeTravelRangeError
@@ -28,17 +27,11 @@ def store(spark, warehouse_config: Config) -> DeltaStore:  # type: ignore[no-unt
     return DeltaStore(spark, warehouse_config)
 
 
-@pytest.fixture(scope="module", params=WAREHOUSES)
-def two_runs(  # type: ignore[no-untyped-def]
-    request: pytest.FixtureRequest,
-    spark,
-    test_config: Config,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> DeltaStore:
+@pytest.fixture(scope="module")
+def two_runs(spark, module_warehouse: Config) -> DeltaStore:  # type: ignore[no-untyped-def]
     """'ratings': v0 = create (empty), v1 = run-a, v2 = run-b; written once per warehouse and
     shared by the tests below, which only read it or check that a replay commits nothing."""
-    config = fresh_warehouse(test_config, request.param, tmp_path_factory.mktemp("two-runs"))
-    store = DeltaStore(spark, config)
+    store = DeltaStore(spark, module_warehouse)
     store.create("facts/ratings", ratings(spark).schema)
     assert (
         store.append(
