@@ -15,6 +15,7 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
+from tests.conftest import fresh_warehouse
 from timetravel.collect.selection import select_contexts
 from timetravel.collect.snapshot import snapshot_facts, snapshot_lease
 from timetravel.config import (
@@ -98,11 +99,10 @@ def selected_at_t1(  # type: ignore[no-untyped-def]
     spark, test_config: Config, fleet: Fleet, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A local warehouse with the population at T1 and its run selected, written once."""
-    root = tmp_path_factory.mktemp("selected") / "warehouse"
-    update = {"warehouse": test_config.warehouse.model_copy(update={"root": str(root)})}
-    config = configure(test_config.model_copy(update=update), fleet)
+    empty = fresh_warehouse(test_config, "local", tmp_path_factory.mktemp("selected"))
+    config = configure(empty, fleet)
     select_run(DeltaStore(spark, config), config)
-    return root
+    return Path(config.warehouse.root)
 
 
 @pytest.fixture
