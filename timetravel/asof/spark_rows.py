@@ -1,6 +1,7 @@
-"""The row shapes both Spark plans of the as-of join share (:mod:`.spark_sweep`,
-:mod:`.spark_band`): key columns ``_k0..``, label rows carried as one ``_row`` struct, a
-source's snapshot rows as one ``_s`` struct with its tie-break, and the partition count."""
+"""What both Spark plans of the as-of join share (:mod:`.spark_sweep`, :mod:`.spark_band`):
+key columns ``_k0..``, label rows carried as one ``_row`` struct, one source's pass
+(:class:`SourcePass`: its known rows, tie-break and finished row), and the partition count.
+The sweep carries a snapshot as one ``_s`` struct; the band plan packs only the chosen one."""
 
 from __future__ import annotations
 
