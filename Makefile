@@ -27,7 +27,7 @@ help:
 	@echo "make feast-env - Feast (its own pins) in an isolated venv; then"
 	@echo "                 make bench BENCH_ARGS=--engines=spark,embedded,duckdb_asof,feast"
 	@echo "make airflow-env - Airflow $(AIRFLOW_VERSION) (its own pins) in .cache/airflow-venv, for dags/"
-	@echo "make jvm-archive - the class-data archive the tests' JVMs share (make test does it)"
+	@echo "make jvm-archive - the class-data archive the tests' JVMs share (make test starts it)"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
 
 $(STAMP): pyproject.toml
@@ -50,7 +50,8 @@ demo: setup
 	$(BIN)/timetravel demo run
 
 # The tests' JVMs map one class-data archive of Spark's classes (tests/utils/jvm.py); written
-# once per JDK/Spark/jars combination, a no-op after that.
+# once per JDK/Spark/jars combination, a no-op after that. The test run starts it itself, in
+# the background, if it is missing: this target only writes it ahead of time.
 jvm-archive: setup
 	$(BIN)/python -m tests.utils.jvm
 
@@ -58,7 +59,7 @@ jvm-archive: setup
 # venvs are ours, and uv installs without them, so otherwise every process the tests start
 # (CLI commands, jobs, Spark's Python workers, Airflow's tasks) compiled its imports from
 # source again: 4.9 s instead of 1.5 s for our stack, 5.4 s instead of 2.5 s for Airflow's.
-test: setup airflow-env jvm-archive
+test: setup airflow-env
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 LINTED := timetravel jobs tests benchmarks notebooks dags

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.utils.jvm import long_lived_jvm, prefer_quick_jvms
+from tests.utils.jvm import long_lived_jvm, prefer_quick_jvms, start_class_archive
 from tests.utils.s3server import TEST_CREDENTIALS, MotoServer
 from timetravel.config import Config, load_config
 
@@ -43,6 +44,21 @@ LONGEST_FIRST = (
 )
 
 prefer_quick_jvms()
+_ARCHIVE_WRITER = pytest.StashKey[subprocess.Popen[bytes] | None]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Once per run (xdist's controller, or the only process): on a fresh machine the JVM
+    # class archive is written beside the first tests instead of before them.
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_ARCHIVE_WRITER] = start_class_archive()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    writer = config.stash.get(_ARCHIVE_WRITER, None)
+    if writer is not None and writer.poll() is None:
+        print("\ntests: waiting for the JVM class archive (.cache/jvm/write.log)", flush=True)
+        writer.wait()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
