@@ -386,11 +386,12 @@ def test_a_stage_that_raises_is_recorded_failed_and_a_rerun_completes(
 def test_schema_evolution_keeps_old_versions_readable(
     spark,
     local_config: Config,  # type: ignore[no-untyped-def]
+    selected_run: str,
     fleet: Fleet,
 ) -> None:
     narrow = configure(local_config, fleet, source("ratings", schema="thumbs_up int"))
     store = DeltaStore(spark, narrow)
-    first = select_run(store, narrow)
+    first = selected_run
     snapshot_facts(store, narrow, first)
     v_first = (
         RunsIndex(store.config).get(first).stages["snapshot"].table_versions[facts_table("ratings")]
@@ -408,14 +409,16 @@ def test_schema_evolution_keeps_old_versions_readable(
     assert latest.where(F.col("run_id") == second).where("thumbs_down is not null").count() == 60
 
 
-def test_time_travel_to_each_runs_version(spark, local_config: Config, fleet: Fleet) -> None:  # type: ignore[no-untyped-def]
+def test_time_travel_to_each_runs_version(  # type: ignore[no-untyped-def]
+    spark, local_config: Config, selected_run: str, fleet: Fleet
+) -> None:
     config = configure(local_config, fleet)
     store = DeltaStore(spark, config)
     world = World(**WORLD)
     runs = []
     for at in (T1, "2026-06-15T06:00:00Z"):
         fleet.clock.set(at)
-        run_id = select_run(store, config, at)
+        run_id = selected_run if at == T1 else select_run(store, config, at)
         snapshot_facts(store, config, run_id)
         runs.append((run_id, at))
     index = RunsIndex(store.config)
