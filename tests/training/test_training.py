@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from tests.conftest import fresh_warehouse
 from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel import TimeTravel
 from timetravel.config import Config
@@ -31,10 +33,14 @@ FEATURES = ["ratings_count", "thumbs_up_share", "tenure_days", "plan"]
 ENGINES = ["spark", "duckdb"]
 
 
-@pytest.fixture
-def warehouse(spark, local_config: Config) -> TimeTravel:  # type: ignore[no-untyped-def]
-    """Two runs of ratings and profiles, written to cover every case of the contract."""
-    store = DeltaStore(spark, local_config)
+@pytest.fixture(scope="module")
+def written(  # type: ignore[no-untyped-def]
+    spark, test_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Two runs of ratings and profiles, written once to cover every case of the contract:
+    the warehouse folder."""
+    config = fresh_warehouse(test_config, "local", tmp_path_factory.mktemp("written"))
+    store = DeltaStore(spark, config)
     write_facts(
         store,
         "ratings",
@@ -73,6 +79,14 @@ def warehouse(spark, local_config: Config) -> TimeTravel:  # type: ignore[no-unt
         run_id="r2",
         written_at="2026-06-08T07:00:00Z",
     )
+    return Path(config.warehouse.root)
+
+
+@pytest.fixture
+def warehouse(spark, local_config: Config, written: Path) -> TimeTravel:  # type: ignore[no-untyped-def]
+    """A copy of that warehouse as this test's own (Delta tables keep relative paths): the
+    rebuild test writes to it, and every test starts from the same two runs."""
+    shutil.copytree(written, local_config.warehouse.root)
     return TimeTravel(local_config, spark=spark)
 
 
