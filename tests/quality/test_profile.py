@@ -4,9 +4,12 @@ design-weighted estimate, each computed by hand; stored in Delta and indexed."""
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import fresh_warehouse
 from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel.config import Config, SnapshotSettings, SourceSettings
 from timetravel.errors import RunNotFoundError
@@ -56,10 +59,17 @@ def select(store: DeltaStore, config: Config, run_id: str, at: str) -> None:
     )
 
 
-@pytest.fixture
-def run(spark, local_config: Config) -> tuple[DeltaStore, Config]:  # type: ignore[no-untyped-def]
+def configure(config: Config) -> Config:
+    return config.model_copy(update={"snapshot": SnapshotSettings(sources=sources())})
 
-    config = local_config.model_copy(update={"snapshot": SnapshotSettings(sources=sources())})
+
+@pytest.fixture(scope="module")
+def written(  # type: ignore[no-untyped-def]
+    spark, test_config: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """RUN selected and snapshotted (CONTEXTS, THUMBS_UP, plans), written once: the
+    warehouse folder."""
+    config = configure(fresh_warehouse(test_config, "local", tmp_path_factory.mktemp("run")))
     store = DeltaStore(spark, config)
     select(store, config, RUN, AT)
     runs = RunsIndex(config)
@@ -85,7 +95,15 @@ def run(spark, local_config: Config) -> tuple[DeltaStore, Config]:  # type: igno
     )
     versions = {"facts/ratings": ratings, "facts/member_profile": profile}
     runs.record(RUN, AT, "snapshot", "ok", table_versions=versions)
-    return store, config
+    return Path(config.warehouse.root)
+
+
+@pytest.fixture
+def run(spark, local_config: Config, written: Path) -> tuple[DeltaStore, Config]:  # type: ignore[no-untyped-def]
+    """A copy of that warehouse as this test's own: profiling writes to it."""
+    shutil.copytree(written, local_config.warehouse.root)
+    config = configure(local_config)
+    return DeltaStore(spark, config), config
 
 
 def test_hand_computed_statistics_and_estimates(run: tuple[DeltaStore, Config]) -> None:
