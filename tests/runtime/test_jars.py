@@ -43,6 +43,38 @@ def test_stale_manifest_is_not_trusted(jars_dir: Path, tmp_path: Path) -> None:
     assert cached_jars(copy) is None
 
 
+def test_fetches_side_by_side_run_maven_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes setting up at once on a fresh machine: the second waits for the first's
+    jars instead of running Maven into the same folder."""
+    import threading
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "mvn"  # copies one jar where copy-dependencies is told to
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> {calls}\n"
+        "sleep 1\n"
+        'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#*=}";; esac; done\n'
+        'mkdir -p "$out" && echo jar > "$out/fake-lib-1.0.jar"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    results: list[list[Path]] = []
+    fetches = [
+        threading.Thread(target=lambda: results.append(fetch_jars(tmp_path / "jars", quiet=True)))
+        for _ in range(2)
+    ]
+    for fetch in fetches:
+        fetch.start()
+    for fetch in fetches:
+        fetch.join()
+    assert calls.read_text().splitlines() == ["run"]
+    assert results == [[tmp_path / "jars" / "fake-lib-1.0.jar"]] * 2
+
+
 def test_missing_maven_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from timetravel.errors import SetupError
 

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from timetravel.errors import SetupError
@@ -63,11 +65,40 @@ def cached_jars(jars_dir: str | Path) -> list[Path] | None:
 def fetch_jars(
     jars_dir: str | Path, *, maven_repo: str | Path | None = None, quiet: bool = False
 ) -> list[Path]:
-    """Resolve the jars into ``jars_dir`` unless already cached; return their paths."""
+    """Resolve the jars into ``jars_dir`` unless already cached; return their paths.
+
+    A fetch into the same folder already running in another process is waited for, not
+    repeated (two Maven runs would write over each other's jars).
+    """
     directory = Path(jars_dir).resolve()
     existing = cached_jars(directory)
     if existing is not None:
         return existing
+    with _one_fetch_at_a_time(directory):
+        # Another fetch (a job started beside this one on a fresh machine) may have just
+        # finished: its jars are ours.
+        existing = cached_jars(directory)
+        if existing is not None:
+            return existing
+        return _fetch(directory, maven_repo=maven_repo, quiet=quiet)
+
+
+@contextmanager
+def _one_fetch_at_a_time(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a file beside the jars folder (``.cache/.jars.lock`` for
+    ``.cache/jars``); POSIX only, elsewhere no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f".{directory.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _fetch(directory: Path, *, maven_repo: str | Path | None, quiet: bool) -> list[Path]:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise SetupError(
