@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+UV     := $(BIN)/uv
 JARS   := .cache/jars/manifest.json
 # Two workers, whole modules each (module fixtures such as a demo fleet are built once); most
 # tests wait on JVMs, subprocesses and HTTP, so two run well side by side on two cores.
@@ -16,7 +17,7 @@ AIRFLOW_VERSION := 3.3.2
 SIZE ?= medium
 SKEW ?= zipf
 
-.PHONY: setup venv demo test lint jars jvm-archive bench feast-env airflow-env clean help
+.PHONY: setup uv venv demo test lint jars jvm-archive bench feast-env airflow-env clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
@@ -30,13 +31,16 @@ help:
 	@echo "make jvm-archive - the class-data archive the tests' JVMs share (make test starts it)"
 	@echo "make clean  - remove .venv, caches and the local warehouse"
 
-$(STAMP): pyproject.toml
+# uv resolves and installs the same pins as pip, in a third of the time on a fresh machine.
+# It comes first, alone: Airflow's venv can then be installed beside ours.
+$(UV):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "timetravel needs Python >= 3.11"'
-	@command -v java >/dev/null || { echo "error: Java 17+ is needed for Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	@# uv resolves and installs the same pins as pip, in a third of the time on a fresh machine.
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
+
+$(STAMP): pyproject.toml | $(UV)
+	@command -v java >/dev/null || { echo "error: Java 17+ is needed for Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	$(UV) pip install -q --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 $(JARS): $(STAMP) timetravel/runtime/_jars/pom.xml
@@ -44,7 +48,10 @@ $(JARS): $(STAMP) timetravel/runtime/_jars/pom.xml
 
 setup: $(STAMP) $(JARS)
 
-# The two halves of setup, for CI: it fetches the jars while lint runs.
+# The parts of setup, for CI: it installs Airflow's venv beside ours (uv first) and fetches
+# the jars beside the tests' start.
+uv: $(UV)
+
 venv: $(STAMP)
 
 jars: $(JARS)
@@ -80,9 +87,9 @@ $(FEAST)/.installed:
 feast-env: $(FEAST)/.installed
 
 # Airflow pins its own dependencies: its own venv, for dags/timetravel_dag.py and its test.
-$(AIRFLOW)/.installed: $(STAMP)
+$(AIRFLOW)/.installed: | $(UV)
 	test -d $(AIRFLOW) || $(PYTHON) -m venv $(AIRFLOW)
-	$(BIN)/uv pip install -q --python $(AIRFLOW)/bin/python "apache-airflow==$(AIRFLOW_VERSION)"
+	$(UV) pip install -q --python $(AIRFLOW)/bin/python "apache-airflow==$(AIRFLOW_VERSION)"
 	@touch $@
 
 airflow-env: $(AIRFLOW)/.installed
