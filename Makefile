@@ -17,7 +17,7 @@ AIRFLOW_VERSION := 3.3.2
 SIZE ?= medium
 SKEW ?= zipf
 
-.PHONY: setup uv venv demo test lint jars jvm-archive bench feast-env airflow-env clean help
+.PHONY: setup uv venv demo test lint jars jars-download jvm-archive bench feast-env airflow-env clean help
 
 help:
 	@echo "make demo   - run the demo end to end on the local profile"
@@ -47,6 +47,12 @@ $(JARS): $(STAMP) timetravel/runtime/_jars/pom.xml
 	$(BIN)/timetravel setup-jars
 
 setup: $(STAMP) $(JARS)
+
+# Maven's download alone, into the repository setup-jars resolves from (.cache/m2, beside the
+# jars folder: timetravel/runtime/jars.py). It needs no Python, so CI runs it beside our
+# venv's install; setup-jars then resolves offline (2.4 s instead of 7.7 s here).
+jars-download:
+	mvn -B -q -f timetravel/runtime/_jars/pom.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2 dependency:go-offline
 
 # The parts of setup, for CI: it installs Airflow's venv beside ours (uv first) and fetches
 # the jars beside the tests' start.
