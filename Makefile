@@ -38,9 +38,13 @@ $(UV):
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q uv
 
+# pyspark is published as a source archive only: uv builds its wheel, ~400 MB of jars that are
+# zip files already. Stored instead of deflated, that build takes 5.8 s instead of 14.4 s here;
+# the installed files are the same.
 $(STAMP): pyproject.toml | $(UV)
 	@command -v java >/dev/null || { echo "error: Java 17+ is needed for Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
-	$(UV) pip install -q --python $(BIN)/python -e '.[test]'
+	$(UV) pip install -q --python $(BIN)/python \
+	  --config-settings-package "pyspark:--build-option=--compression=stored" -e '.[test]'
 	@touch $@
 
 $(JARS): $(STAMP) timetravel/runtime/_jars/pom.xml
