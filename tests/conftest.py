@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -122,6 +123,13 @@ def fresh_warehouse(config: Config, kind: str, folder: Path | None = None) -> Co
         assert folder is not None, "a local warehouse needs a folder"
         return _with_root(config, str(folder / "warehouse"))
     return _with_root(config, f"s3a://{TEST_BUCKET}/{uuid.uuid4().hex[:12]}")
+
+
+def copy_warehouse(written: Path, config: Config) -> None:
+    """Copy the local warehouse folder ``written`` (a module's tables, written once) to
+    ``config``'s root, for one test to read or write. A folder copy is a whole warehouse:
+    Delta tables and the runs index keep paths relative to their own folders."""
+    shutil.copytree(written, config.warehouse.root)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 from scipy import stats
 
-from tests.conftest import fresh_warehouse
+from tests.conftest import copy_warehouse, fresh_warehouse
 from tests.utils.builders import population
 from timetravel.collect.sampling import StratumPlan, draw_sample
 from timetravel.collect.selection import read_context_set, select_contexts
@@ -52,10 +52,10 @@ def written_population(  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def sizes(store: DeltaStore, written_population: tuple[Path, dict[str, int]]) -> dict[str, int]:
-    """The STRATA population in this test's warehouse, copied (Delta tables keep relative
-    paths) instead of written again: the stratum sizes."""
+    """The STRATA population in this test's warehouse, copied instead of written again: the
+    stratum sizes."""
     root, sizes = written_population
-    shutil.copytree(root, store.config.warehouse.root)
+    copy_warehouse(root, store.config)
     return sizes
 
 

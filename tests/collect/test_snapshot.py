@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
-from tests.conftest import fresh_warehouse
+from tests.conftest import copy_warehouse, fresh_warehouse
 from timetravel.collect.selection import select_contexts
 from timetravel.collect.snapshot import snapshot_facts, snapshot_lease
 from timetravel.config import (
@@ -109,11 +108,11 @@ def selected_at_t1(  # type: ignore[no-untyped-def]
 def selected_run(local_config: Config, selected_at_t1: Path) -> str:
     """A copy of that warehouse as this test's local warehouse: the id of the run to snapshot.
 
-    Every test here starts from the same selected run; copying the folder (Delta tables keep
-    relative paths) instead of writing the population and selecting again saves each test the
-    Spark work that the selection tests already check.
+    Every test here starts from the same selected run; copying the folder instead of writing
+    the population and selecting again saves each test the Spark work that the selection tests
+    already check.
     """
-    shutil.copytree(selected_at_t1, local_config.warehouse.root)
+    copy_warehouse(selected_at_t1, local_config)
     return RunsIndex(local_config).list()[0].run_id
 
 

@@ -4,12 +4,11 @@ design-weighted estimate, each computed by hand; stored in Delta and indexed."""
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_warehouse
+from tests.conftest import copy_warehouse, fresh_warehouse
 from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel.config import Config, SnapshotSettings, SourceSettings
 from timetravel.errors import RunNotFoundError
@@ -101,7 +100,7 @@ def written(  # type: ignore[no-untyped-def]
 @pytest.fixture
 def run(spark, local_config: Config, written: Path) -> tuple[DeltaStore, Config]:  # type: ignore[no-untyped-def]
     """A copy of that warehouse as this test's own: profiling writes to it."""
-    shutil.copytree(written, local_config.warehouse.root)
+    copy_warehouse(written, local_config)
     config = configure(local_config)
     return DeltaStore(spark, config), config
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tests.conftest import fresh_warehouse
+from tests.conftest import copy_warehouse, fresh_warehouse
 from tests.utils.facts import PROFILE, RATINGS, write_facts
 from timetravel import TimeTravel
 from timetravel.config import Config
@@ -84,9 +83,9 @@ def written(  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def warehouse(spark, local_config: Config, written: Path) -> TimeTravel:  # type: ignore[no-untyped-def]
-    """A copy of that warehouse as this test's own (Delta tables keep relative paths): the
-    rebuild test writes to it, and every test starts from the same two runs."""
-    shutil.copytree(written, local_config.warehouse.root)
+    """A copy of that warehouse as this test's own: the rebuild test writes to it, and every
+    test starts from the same two runs."""
+    copy_warehouse(written, local_config)
     return TimeTravel(local_config, spark=spark)
 
 
