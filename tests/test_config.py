@@ -84,6 +84,14 @@ def test_out_of_range_value(tmp_path: Path) -> None:
         load_config(write(tmp_path, "spark:\n  shuffle_partitions: 0\n"))
 
 
+def test_unknown_spark_join_plan_names_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "query:\n  spark_join_plan: fastest\n"))
+    message = str(err.value)
+    assert "query.spark_join_plan" in message and "'fastest'" in message
+    assert "'auto', 'sweep' or 'band'" in message
+
+
 @pytest.mark.parametrize(
     ("root", "expected"),
     [

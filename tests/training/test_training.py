@@ -212,6 +212,28 @@ def test_written_layout_and_manifest(warehouse: TimeTravel, tmp_path: Path) -> N
         Manifest.from_json("{nope")
 
 
+@pytest.mark.parametrize("join_plan", ["band", "sweep"])
+def test_a_named_spark_join_plan_skips_the_sample_and_gives_the_same_rows(
+    warehouse: TimeTravel, join_plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bound = {"ratings": timedelta(days=14)}
+    auto = by_row(
+        warehouse.training_set(labels(), features=FEATURES, engine="spark", max_staleness=bound)
+    )
+
+    def sampled(*args: object, **kwargs: object) -> None:
+        raise AssertionError("auto's key sample ran though query.spark_join_plan names a plan")
+
+    monkeypatch.setattr("timetravel.asof.spark.choose_plan", sampled)
+    named = warehouse.config.model_copy(
+        update={"query": warehouse.config.query.model_copy(update={"spark_join_plan": join_plan})}
+    )
+    result = TimeTravel(named, spark=warehouse.spark).training_set(
+        labels(), features=FEATURES, engine="spark", max_staleness=bound
+    )
+    assert by_row(result) == auto
+
+
 def test_features_as_of_and_auto_engine(warehouse: TimeTravel) -> None:
     result = warehouse.features_as_of("2026-06-09T00:00:00Z", features=["ratings_count"])
     assert result.engine == "duckdb"  # a handful of rows: embedded

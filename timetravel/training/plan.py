@@ -120,6 +120,7 @@ def build_spark(store: DeltaStore, labels: DataFrame, plan: Plan) -> DataFrame:
         labels,
         sources,
         **plan.join_options(),
+        plan=store.config.query.spark_join_plan,
     )
     keep = [*labels.columns, *provenance_columns(plan)]
     kept = joined.select(*(f"`{c}`" for c in keep)).schema
