@@ -37,8 +37,9 @@ Engines, in one process, same data:
 
 Each engine's output is converted to Arrow and compared with ours by row count and a sorted
 per-row hash before any time is reported. The Spark engines are then timed in rounds, each
-round running every one of them once in a rotated order (a cold round, then ``repeats``), each
-run after the last one's writes are flushed; the single-node engines alone, right after their
+round running every one of them once (a cold round, then ``repeats``): the floor first, the
+others in a rotated order, so each of them follows the floor in turn; each run after the last
+one's writes are flushed; the single-node engines alone, right after their
 verification. Reports the cold (first) run, the median of ``repeats``, peak RSS per engine
 over its timed runs (our Python process and Spark's JVM, each reset before every run;
 Feast's own processes likewise), and ratios.
@@ -365,17 +366,21 @@ def row_hashes(table: pa.Table) -> np.ndarray:
 def _timed_rounds(runs: dict[str, Callable[[], Any]], repeats: int, jvm: int) -> dict[str, Any]:
     """Wall times and peak memory of every engine over a cold round and ``repeats`` more.
 
-    Each round runs every engine once, in a rotated order (reversed every other round), so
-    the machine's noise (2 shared cores) falls on all engines alike. Before each run, untimed,
-    the page cache is flushed: the run right after the floor's shuffle was measured up to 3 s
-    slower at medium without it, whichever engine it was (benchmarks/RESULTS.md)."""
+    Each round runs every engine once, so the machine's noise (2 shared cores) falls on all
+    engines alike: the floor (``spark_floor``) first, then the others rotated by one place a
+    round, so that each of them in turn runs right after the floor's shuffle. That run was
+    measured slower, by up to 3 s at medium without the flush below and by ~0.5 s with it in
+    some runs (benchmarks/RESULTS.md); an order that is only rotated, and reversed every
+    other round, left ours right after the floor in every even round. Before each run,
+    untimed, the page cache is flushed."""
     names = list(runs)
+    first = [name for name in names if name == "spark_floor"]
+    others = [name for name in names if name != "spark_floor"]
     times: dict[str, list[float]] = {name: [] for name in names}
     peaks: dict[str, dict[str, int | None]] = {name: {} for name in names}
     for index in range(repeats + 1):
-        shift = index % len(names)
-        order = names[shift:] + names[:shift]
-        for name in reversed(order) if index % 2 else order:
+        shift = index % len(others) if others else 0
+        for name in first + others[shift:] + others[:shift]:
             _settle()
             reset_peak()
             reset_peak(jvm)
