@@ -89,6 +89,12 @@ def warehouse(spark, local_config: Config, written: Path) -> TimeTravel:  # type
     return TimeTravel(local_config, spark=spark)
 
 
+def with_query(warehouse: TimeTravel, **settings: object) -> TimeTravel:
+    """The same warehouse and session, with these ``query`` settings changed."""
+    query = warehouse.config.query.model_copy(update=settings)
+    return TimeTravel(warehouse.config.model_copy(update={"query": query}), spark=warehouse.spark)
+
+
 def labels() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -225,10 +231,7 @@ def test_a_named_spark_join_plan_skips_the_sample_and_gives_the_same_rows(
         raise AssertionError("auto's key sample ran though query.spark_join_plan names a plan")
 
     monkeypatch.setattr("timetravel.asof.spark.choose_plan", sampled)
-    named = warehouse.config.model_copy(
-        update={"query": warehouse.config.query.model_copy(update={"spark_join_plan": join_plan})}
-    )
-    result = TimeTravel(named, spark=warehouse.spark).training_set(
+    result = with_query(warehouse, spark_join_plan=join_plan).training_set(
         labels(), features=FEATURES, engine="spark", max_staleness=bound
     )
     assert by_row(result) == auto
@@ -239,10 +242,7 @@ def test_features_as_of_and_auto_engine(warehouse: TimeTravel) -> None:
     assert result.engine == "duckdb"  # a handful of rows: embedded
     rows = {r["member_id"]: r["ratings_count"] for r in result.to_arrow().to_pylist()}
     assert rows == {1: 4, 3: 1, 5: 4, 7: 2}  # member 2's and 4's snapshots are later
-    tiny = warehouse.config.model_copy(
-        update={"query": warehouse.config.query.model_copy(update={"embedded_max_rows": 3})}
-    )
-    spark_tt = TimeTravel(tiny, spark=warehouse.spark)
+    spark_tt = with_query(warehouse, embedded_max_rows=3)
     assert spark_tt.training_set(labels(), features=["plan"]).engine == "spark"
     chosen = warehouse.features_as_of(
         "2026-06-09T00:00:00Z", contexts=[1, 6], features=["ratings_count"]
