@@ -183,11 +183,19 @@ def run_spark_band(spark: Any, directory: Path) -> Callable[[bool], pa.Table | N
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    labels, sources = spark_inputs(spark, directory)
-    labels = labels.withColumn("_id", F.monotonically_increasing_id()).cache()
+    plain_labels, sources = spark_inputs(spark, directory)
     bound = int(STALENESS.total_seconds())
 
     def run(collect: bool) -> pa.Table | None:
+        # The row ids must be the same in every pass and in the join back, hence the cache; it
+        # is built and dropped inside each run, which reads the labels as the other engines do.
+        labels = plain_labels.withColumn("_id", F.monotonically_increasing_id()).cache()
+        try:
+            return band_join(labels, collect)
+        finally:
+            labels.unpersist()
+
+    def band_join(labels: Any, collect: bool) -> pa.Table | None:
         out = labels
         for name, snaps in sources.items():
             s = snaps.select(*(F.col(c).alias(f"{name}__{c}") for c in snaps.columns))
