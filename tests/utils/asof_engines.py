@@ -19,6 +19,13 @@ GENERATED_CODE = {
     "spark.sql.codegen.factoryMode": "FALLBACK",
     "spark.sql.codegen.wholeStage": "true",
 }
+# The band plan's joins as large label sets get them: shuffled, never broadcast. The suite's
+# tiny inputs would be broadcast; tests/asof/test_spark_band.py checks that path by hand.
+NO_BROADCAST = {
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
+    "spark.sql.adaptive.autoBroadcastJoinThreshold": "-1",
+}
+SPARK_SETTINGS = {"spark": GENERATED_CODE, "spark_band": {**GENERATED_CODE, **NO_BROADCAST}}
 
 
 def sort_key(row: dict[str, Any]) -> list[tuple[bool, str]]:
@@ -72,7 +79,7 @@ class PitRunner:
             from timetravel.runtime.spark import session_settings
 
             options.setdefault("plan", SPARK_PLANS[self.engine])
-            with session_settings(self.spark, GENERATED_CODE):
+            with session_settings(self.spark, SPARK_SETTINGS[self.engine]):
                 joined = point_in_time_join(label_frame, source_frames, **options)
                 return _collect(joined, plans=self.spark_plans)
         if self.engine == "duckdb":

@@ -13,12 +13,14 @@ Contract (DESIGN.md, kept by every engine and both plans):
 - every label row appears exactly once (duplicates too), with all its columns; a null key
   or null label time gives nulls, not an error.
 
-Two plans keep it, one pass per source each, the label rows shuffled by key once:
+Two plans keep it, one pass per source each:
 
 - the sweep (:mod:`.spark_sweep`): labels and snapshots sorted together by key and time, the
-  latest snapshot carried forward to each label row; linear in rows per key, hot keys too;
-- the band (:mod:`.spark_band`): labels joined to their key's earlier snapshots, the latest
-  kept; faster when keys have few snapshots, quadratic on a hot key.
+  latest snapshot carried forward to each label row; the label rows shuffled by key once;
+  linear in rows per key, hot keys too;
+- the band (:mod:`.spark_band`): each (key, label time) joined to its key's earlier
+  snapshots, the latest kept and joined back to the label rows; Spark may broadcast the
+  label side; faster when keys have few snapshots, quadratic on a hot key.
 
 ``plan="auto"`` (the default) chooses from a sample of the keys (:mod:`.spark_plan`).
 """
@@ -37,7 +39,7 @@ from timetravel.asof.contract import (
     resolve_staleness,
 )
 from timetravel.asof.spark_plan import PLANS, Plan, choose_plan
-from timetravel.asof.spark_rows import SourcePass, by_key, partitions, types, unpacked
+from timetravel.asof.spark_rows import SourcePass, partitions, types, unpacked
 from timetravel.errors import AsOfError
 
 if TYPE_CHECKING:
@@ -81,12 +83,10 @@ def point_in_time_join(
         raise AsOfError(f"plan must be one of {', '.join(PLANS)}; got {plan!r}")
     if plan == "auto":
         plan = choose_plan(labels, sources, keys=keys).plan
-    steps = spark_band if plan == "band" else spark_sweep
     staleness = resolve_staleness(max_staleness, list(sources))
     count = partitions([labels, *sources.values()])
-    carried = by_key(steps.label_rows(labels, keys, label_time), len(keys), count)
-    for name, frame in sources.items():
-        step = SourcePass(
+    passes = [
+        SourcePass(
             frame=frame,
             source=name,
             keys=keys,
@@ -98,5 +98,12 @@ def point_in_time_join(
             staleness=staleness.get(name),
             partitions=count,
         )
-        carried = steps.one_source(carried, step)
+        for name, frame in sources.items()
+    ]
+    if plan == "band":
+        carried = spark_band.join(labels, passes, keys=keys, label_time=label_time)
+    else:
+        carried = spark_sweep.join(
+            labels, passes, keys=keys, label_time=label_time, partitions=count
+        )
     return unpacked(carried)

@@ -24,7 +24,8 @@ _BYTES_PER_PARTITION = 16 * 1024 * 1024
 @dataclass(frozen=True)
 class SourcePass:
     """One source as a pass of either plan reads it: its rows, its output name, the columns
-    that play each part, its resolved staleness bound and the passes' partition count."""
+    that play each part, its resolved staleness bound and the sweep's partition count (the
+    band plan leaves partitioning to Spark)."""
 
     frame: DataFrame
     source: str

@@ -46,7 +46,7 @@ from timetravel.asof.spark_rows import (
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["label_rows", "one_source"]
+__all__ = ["join", "label_rows", "one_source"]
 
 _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
 # The presort's long: 19 bits of key hash (positive), then 44 bits of order. Year 1 to 9999
@@ -55,6 +55,22 @@ _KIND_SNAPSHOT, _KIND_LABEL = 0, 1
 _BUCKET_BITS, _ORDER_BITS, _ORDER_SHIFT = 19, 44, 16
 # The first order long, 0001-01-01T00:00:00Z's (``_order``: 2 * micros + kind), coarsened.
 _PRESORT_START = (-62_135_596_800 * 1_000_000 * 2 + _KIND_SNAPSHOT) >> _ORDER_SHIFT
+
+
+def join(
+    labels: DataFrame,
+    passes: Sequence[SourcePass],
+    *,
+    keys: Sequence[str],
+    label_time: str,
+    partitions: int,
+) -> DataFrame:
+    """Every label row as ``_row`` (its columns, then each source's output columns): the label
+    rows hash-partitioned by key once, then one pass per source."""
+    carried = by_key(label_rows(labels, keys, label_time), len(keys), partitions)
+    for step in passes:
+        carried = one_source(carried, step)
+    return carried
 
 
 def label_rows(labels: DataFrame, keys: Sequence[str], label_time: str) -> DataFrame:
