@@ -51,7 +51,7 @@ def test_few_snapshots_per_key_take_the_band_plan(spark) -> None:  # type: ignor
 @pytest.mark.usefixtures("always_sample")
 def test_a_hot_key_takes_the_sweep(spark) -> None:  # type: ignore[no-untyped-def]
     # Key 0: 200 labels and 200 snapshots (40,000 pairs); 800 other keys, one of each (800).
-    # 40,800 pairs over 1,000 labels = 40.8, past the band plan's 20; a cold second source
+    # 40,800 pairs over 1,000 labels = 40.8, past the band plan's 10; a cold second source
     # (one snapshot per key: 1,000 / 1,000) does not change that.
     frame = labels(spark, "IF(id < 200, 0, id)", 1000)
     hot = snapshots(spark, "IF(id < 200, 0, id)", 1000)
@@ -59,6 +59,19 @@ def test_a_hot_key_takes_the_sweep(spark) -> None:  # type: ignore[no-untyped-de
     choice = choose_plan(frame, {"hot": hot, "cold": cold}, keys=["context_id"])
     assert choice.plan == "sweep"
     assert choice.candidates == {"hot": 40.8, "cold": 1.0}
+
+
+@pytest.mark.usefixtures("always_sample")
+@pytest.mark.parametrize(("per_key", "plan"), [(10, "band"), (11, "sweep")])
+def test_the_band_plan_takes_at_most_ten_candidates_per_label(  # type: ignore[no-untyped-def]
+    spark, per_key: int, plan: str
+) -> None:
+    # 100 keys, one label each and ``per_key`` snapshots each: exactly ``per_key`` candidates.
+    frame = labels(spark, "id", 100)
+    source = snapshots(spark, "id % 100", 100 * per_key)
+    choice = choose_plan(frame, {"s": source}, keys=["context_id"])
+    assert choice.candidates == {"s": float(per_key)}
+    assert choice.plan == plan
 
 
 def test_a_sample_estimates_the_candidates(spark) -> None:  # type: ignore[no-untyped-def]

@@ -4,12 +4,13 @@ plan everywhere else, chosen from a sample of the keys.
 The band plan's work is its candidate pairs: per source, the sum over keys of label rows times
 snapshot rows of that key. Divided by the label rows, that is the candidates per label: about
 the snapshots per key when keys are spread evenly, far more when a few keys are hot (each of
-a hot key's labels meets all its snapshots). Measured on the benchmark's medium data
-(``benchmarks/RESULTS.md``): the band plan is about 30% faster than the sweep at 1 and 10
-snapshots per key, level at 30, and on zipf keys its hot key makes it many times slower. So
-``auto`` estimates the candidates per label of every source from one Bernoulli sample of the
-keys (a fixed seed, sized from the inputs' estimated bytes: about the same sample at every
-size) and takes the band plan when no source exceeds ``_BAND_MAX_CANDIDATES``.
+a hot key's labels meets all its snapshots). Measured on the benchmark's medium uniform data
+(``benchmarks/RESULTS.md``, 2026-12-01), the band plan against the sweep: 0.39x at 1
+candidate per label, 0.71x at 9, 1.2x at 13, 1.3x at 18, 2.2x at 26; on zipf keys its hot
+key makes it many times slower. So ``auto`` estimates the candidates per label of every
+source from one Bernoulli sample of the keys (a fixed seed, sized from the inputs' estimated
+bytes: about the same sample at every size) and takes the band plan when no source exceeds
+``_BAND_MAX_CANDIDATES``.
 
 Both plans give the same rows (the contract suite runs each), so the choice changes only the
 time. Inputs estimated under ``_STATS_MIN_BYTES`` skip the sample and take the sweep: there
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 Plan = Literal["auto", "sweep", "band"]
 PLANS: tuple[Plan, ...] = ("auto", "sweep", "band")
 
-_BAND_MAX_CANDIDATES = 20.0
+_BAND_MAX_CANDIDATES = 10.0
 # About this many input bytes' worth of rows are sampled (the medium benchmark: 1%).
 _SAMPLE_BYTES = 2 * 1024 * 1024
 _STATS_MIN_BYTES = 1024 * 1024
