@@ -426,6 +426,6 @@ def test_the_band_engine_here_runs_shuffled_joins(spark) -> None:  # type: ignor
     its tiny inputs would otherwise be broadcast (that path: tests/asof/test_spark_band.py)."""
     runner = PitRunner("spark_band", spark)
     labels, snaps = [(1, t("02:00:00"), "y")], [(1, t("01:00:00"), 10, "a")]
-    assert runner.run(labels, LABELS, {"s": (snaps, SNAPS)}, plan="band")[0]["s__v"] == 10
+    assert runner.run(labels, LABELS, {"s": (snaps, SNAPS)})[0]["s__v"] == 10
     plan = runner.spark_plans[-1]
     assert "SortMergeJoin" in plan and "BroadcastHashJoin" not in plan, plan
