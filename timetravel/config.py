@@ -362,9 +362,9 @@ class QuerySettings(_Frozen):
     spark_join_plan: Literal["auto", "sweep", "band"] = Field(
         default="auto",
         description="how the Spark engine joins: auto samples the keys (one scan of them, "
-        "about 0.5 s at 10M rows) and takes band when every source has at most 20 "
-        "snapshots per label to rank, else sweep; name one to skip the sample (both give "
-        "the same rows; band is quadratic on a hot key)",
+        "about 0.5 s at 10M rows) and takes band when every source has few snapshots per "
+        "label to rank (timetravel.asof.spark_plan), else sweep; name one to skip the "
+        "sample (both give the same rows; band is quadratic on a hot key)",
     )
     embedded_max_rows: int = Field(
         default=150_000_000,

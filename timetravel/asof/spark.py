@@ -84,7 +84,6 @@ def point_in_time_join(
     if plan == "auto":
         plan = choose_plan(labels, sources, keys=keys).plan
     staleness = resolve_staleness(max_staleness, list(sources))
-    count = partitions([labels, *sources.values()])
     passes = [
         SourcePass(
             frame=frame,
@@ -96,13 +95,13 @@ def point_in_time_join(
             snapshot_time=snapshot_time,
             written_time=written_time,
             staleness=staleness.get(name),
-            partitions=count,
         )
         for name, frame in sources.items()
     ]
     if plan == "band":
         carried = spark_band.join(labels, passes, keys=keys, label_time=label_time)
     else:
+        count = partitions([labels, *sources.values()])
         carried = spark_sweep.join(
             labels, passes, keys=keys, label_time=label_time, partitions=count
         )

@@ -13,7 +13,7 @@ pairs are small enough to broadcast (``spark.sql.autoBroadcastJoinThreshold``, o
 execution at run time), the snapshots are joined where they are read, and only the candidate
 pairs are shuffled, not the snapshots. At 1 snapshot per key on the benchmark's medium data
 that took the plan from 5.3 s to 3.3 s (``benchmarks/RESULTS.md``); larger label sets get a
-shuffled sort-merge join, as fast as the co-partitioned plan it replaced.
+shuffled sort-merge join, about as fast as the co-partitioned plan it replaced.
 
 Work grows with the candidate pairs, the sum over keys of label rows times snapshot rows: few
 when every key has a few snapshots, quadratic on a hot key. So :mod:`.spark_plan` chooses it

@@ -6,7 +6,7 @@ snapshot rows of that key. Divided by the label rows, that is the candidates per
 the snapshots per key when keys are spread evenly, far more when a few keys are hot (each of
 a hot key's labels meets all its snapshots). Measured on the benchmark's medium uniform data
 (``benchmarks/RESULTS.md``, 2026-12-01), the band plan against the sweep: 0.39x at 1
-candidate per label, 0.71x at 9, 1.2x at 13, 1.3x at 18, 2.2x at 26; on zipf keys its hot
+candidate per label, 0.70x at 9, 1.2x at 13, 1.3x at 18, 2.2x at 26; on zipf keys its hot
 key makes it many times slower. So ``auto`` estimates the candidates per label of every
 source from one Bernoulli sample of the keys (a fixed seed, sized from the inputs' estimated
 bytes: about the same sample at every size) and takes the band plan when no source exceeds

@@ -1,6 +1,7 @@
 """What both Spark plans of the as-of join share (:mod:`.spark_sweep`, :mod:`.spark_band`):
 key columns ``_k0..``, label rows carried as one ``_row`` struct, one source's pass
-(:class:`SourcePass`: its known rows, tie-break and finished row), and the partition count.
+(:class:`SourcePass`: its known rows, tie-break and finished row), and the sweep's partition
+count.
 The sweep carries a snapshot as one ``_s`` struct; the band plan packs only the chosen one."""
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ _BYTES_PER_PARTITION = 16 * 1024 * 1024
 @dataclass(frozen=True)
 class SourcePass:
     """One source as a pass of either plan reads it: its rows, its output name, the columns
-    that play each part, its resolved staleness bound and the sweep's partition count (the
-    band plan leaves partitioning to Spark)."""
+    that play each part and its resolved staleness bound."""
 
     frame: DataFrame
     source: str
@@ -34,7 +34,6 @@ class SourcePass:
     snapshot_time: str
     written_time: str | None
     staleness: timedelta | None
-    partitions: int
 
     def known_rows(self) -> DataFrame:
         """The rows that can ever be chosen: key and snapshot time all present."""

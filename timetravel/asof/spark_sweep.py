@@ -69,7 +69,7 @@ def join(
     rows hash-partitioned by key once, then one pass per source."""
     carried = by_key(label_rows(labels, keys, label_time), len(keys), partitions)
     for step in passes:
-        carried = one_source(carried, step)
+        carried = one_source(carried, step, partitions)
     return carried
 
 
@@ -83,8 +83,8 @@ def label_rows(labels: DataFrame, keys: Sequence[str], label_time: str) -> DataF
     )
 
 
-def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
-    """One pass: each label row of ``carried`` (partitioned by key into ``step.partitions``) gains
+def one_source(carried: DataFrame, step: SourcePass, partitions: int) -> DataFrame:
+    """One pass: each label row of ``carried`` (partitioned by key into ``partitions``) gains
     this source's output columns."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -103,7 +103,7 @@ def one_source(carried: DataFrame, step: SourcePass) -> DataFrame:
             snapshot_struct(features, snapshot_time),
         ),
         len(keys),
-        step.partitions,
+        partitions,
     )
     label_side = carried.select(
         *key_cols,
