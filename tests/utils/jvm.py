@@ -28,7 +28,6 @@ would land on the CLI's stdout).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -40,6 +39,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from subprocess import PIPE, STDOUT
+
+from timetravel.locks import exclusive_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE_DIR = ROOT / ".cache" / "jvm"
@@ -97,8 +98,7 @@ def ensure_class_archive() -> Path | None:
     if archive is None or archive.is_file():
         return archive
     ARCHIVE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(ARCHIVE_DIR / "write.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(ARCHIVE_DIR / "write.lock"):
         return archive if archive.is_file() else _write_archive(archive)
 
 

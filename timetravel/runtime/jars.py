@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from timetravel.errors import SetupError
+from timetravel.locks import exclusive_lock
 
 __all__ = ["fetch_jars", "cached_jars", "spark_submit_args"]
 
@@ -83,19 +83,10 @@ def fetch_jars(
         return _fetch(directory, maven_repo=maven_repo, quiet=quiet)
 
 
-@contextmanager
-def _one_fetch_at_a_time(directory: Path) -> Iterator[None]:
+def _one_fetch_at_a_time(directory: Path) -> AbstractContextManager[None]:
     """Hold an exclusive lock on a file beside the jars folder (``.cache/.jars.lock`` for
-    ``.cache/jars``); POSIX only, elsewhere no lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(directory.parent / f".{directory.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    ``.cache/jars``)."""
+    return exclusive_lock(directory.parent / f".{directory.name}.lock")
 
 
 def _fetch(directory: Path, *, maven_repo: str | Path | None, quiet: bool) -> list[Path]:

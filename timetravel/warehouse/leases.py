@@ -15,7 +15,6 @@ conditional on what the changer last saw, so two contenders can never both win:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -24,8 +23,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +32,7 @@ from urllib.parse import urlparse
 
 from timetravel.config import Config
 from timetravel.errors import TimeTravelError
+from timetravel.locks import exclusive_lock
 
 __all__ = ["Lease", "LeaseHeldError", "LeaseLostError"]
 
@@ -218,15 +217,8 @@ class _LocalFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{self.path}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing drops the flock
+    def _locked(self) -> AbstractContextManager[None]:
+        return exclusive_lock(self.path.with_name(f"{self.path.name}.lock"))
 
     def _write(self, body: bytes) -> str:
         temporary = self.path.with_name(f"{self.path.name}.tmp-{uuid.uuid4().hex}")
