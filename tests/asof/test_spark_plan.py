@@ -40,9 +40,10 @@ def snapshots(spark, keys: str, rows: int):  # type: ignore[no-untyped-def]
 @pytest.mark.usefixtures("always_sample")
 def test_few_snapshots_per_key_take_the_band_plan(spark) -> None:  # type: ignore[no-untyped-def]
     # 2,000 keyed labels (one per key) and 500 with a null key; two snapshots per key:
-    # 2,000 x 2 candidate pairs over 2,500 labels = 1.6.
+    # 2,000 x 2 candidate pairs over 2,500 labels = 1.6. The 500 null-key snapshots meet
+    # nothing (counted against the null-key labels, they would add 250,000 pairs: 101.6).
     frame = labels(spark, "IF(id < 2000, id, NULL)", 2500)
-    source = snapshots(spark, "id % 2000", 4000)
+    source = snapshots(spark, "IF(id < 4000, id % 2000, NULL)", 4500)
     choice = choose_plan(frame, {"s": source}, keys=["context_id"])
     assert choice.plan == "band"
     assert choice.candidates == {"s": 1.6} and choice.fraction == 1.0
@@ -81,6 +82,26 @@ def test_a_sample_estimates_the_candidates(spark) -> None:  # type: ignore[no-un
     source = snapshots(spark, "id % 20000", 200_000)
     estimate = candidates_per_label(frame, {"s": source}, keys=["context_id"], fraction=0.05)
     assert 9.0 <= estimate["s"] <= 11.0
+
+
+def test_each_input_is_sampled_independently(spark) -> None:  # type: ignore[no-untyped-def]
+    # Key ``id`` on both sides, row for row: exactly 1 candidate per label. Had both sides
+    # drawn the same rows (one seed for inputs of the same shape), every sampled label would
+    # find its snapshot sampled too, and the 5% sample would estimate 20.
+    frame = labels(spark, "id", 200_000)
+    source = snapshots(spark, "id", 200_000)
+    estimate = candidates_per_label(frame, {"s": source}, keys=["context_id"], fraction=0.05)
+    assert 0.8 <= estimate["s"] <= 1.2
+
+
+@pytest.mark.usefixtures("always_sample")
+def test_a_null_key_part_meets_nothing(spark) -> None:  # type: ignore[no-untyped-def]
+    # Composite keys (0, part); ``part`` is null on both sides in all rows but one label and
+    # one snapshot: 1 pair over 10 labels. Null parts matched as equal would add 81 pairs.
+    frame = labels(spark, "0", 10).selectExpr("*", "IF(y = 0, 0, NULL) AS part")
+    source = snapshots(spark, "0", 10).selectExpr("*", "IF(v = 0, 0, NULL) AS part")
+    estimate = candidates_per_label(frame, {"s": source}, keys=["context_id", "part"], fraction=1.0)
+    assert estimate == {"s": 0.1}
 
 
 @pytest.mark.usefixtures("always_sample")

@@ -19,6 +19,7 @@ the sample's own job would cost more than either plan's difference.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -97,21 +98,31 @@ def candidates_per_label(
     from pyspark.sql import functions as F
 
     names = list(sources)
-    sides = [labels.select(*keyed(keys), F.lit(0).alias("_side"))]
-    # Rows with a null snapshot time count too (a little high, never low): reading one
-    # column less keeps the scan cheap.
-    sides += [
-        frame.select(*keyed(keys), F.lit(index + 1).alias("_side")).where(
-            " AND ".join(f"`{k}` IS NOT NULL" for k in key_names(len(keys)))
-        )
-        for index, frame in enumerate(sources.values())
+    sides = [
+        frame.select(*keyed(keys), F.lit(index).alias("_side"))
+        for index, frame in enumerate([labels, *sources.values()])
     ]
+    # Each side is sampled before the union, not the union after, so the sample runs in each
+    # scan's own compiled stage; with the null-key filter moved to the sample (below), the
+    # estimate took 0.55 s instead of 0.78 s at medium (medians, one process). Each side
+    # draws with its own seeds: for a pair to survive with probability ``fraction**2``, no two
+    # sides may draw the same rows. Spark seeds partition ``p`` with ``seed + p``, so the
+    # sides' seeds lie 2**32 apart, beyond any partition count.
+    if fraction < 1.0:
+        sides = [
+            side.sample(fraction=fraction, seed=_SEED + (index << 32))
+            for index, side in enumerate(sides)
+        ]
     keys_sample = sides[0]
     for side in sides[1:]:
         keys_sample = keys_sample.unionByName(side)
-    if fraction < 1.0:
-        keys_sample = keys_sample.sample(fraction=fraction, seed=_SEED)
     sample = keys_sample.toArrow()
+    # A null key matches nothing, so snapshot rows with one are dropped, here on the sample
+    # rather than by a filter in every scan (0.1 s at medium). Rows with a null snapshot time
+    # count (a little high, never low): reading one column less keeps the scan cheap.
+    keys_known = [pc.is_valid(sample.column(k)) for k in key_names(len(keys))]
+    is_label = pc.equal(sample.column("_side"), 0)
+    sample = sample.filter(pc.or_(is_label, functools.reduce(pc.and_, keys_known)))
     side = sample.column("_side")
     for index in range(len(names) + 1):
         sample = sample.append_column(f"_n{index}", pc.cast(pc.equal(side, index), "int64"))
