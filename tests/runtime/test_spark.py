@@ -56,6 +56,24 @@ def test_session_is_utc_with_delta(spark) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.spark
+def test_column_call_sites_are_not_recorded_and_errors_still_name_the_column(spark) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.errors import AnalysisException
+    from pyspark.errors.utils import is_debugging_enabled
+    from pyspark.sql import functions as F
+
+    assert spark.conf.get("spark.python.sql.dataFrameDebugging.enabled") == "false"
+    assert not is_debugging_enabled()
+    with pytest.raises(AnalysisException, match="no_such_column"):
+        spark.range(1).select(F.col("no_such_column") + 1)
+
+
+def test_column_call_sites_can_be_turned_back_on() -> None:
+    key = "spark.python.sql.dataFrameDebugging.enabled"
+    config = load_config_dict({"spark": {"conf": {key: "true"}}})
+    assert spark_settings(config, with_jars=False)[key] == "true"
+
+
+@pytest.mark.spark
 def test_session_settings_are_restored_even_after_an_error(spark) -> None:  # type: ignore[no-untyped-def]
     absent, present = "spark.sql.timetravel.test.absent", "spark.sql.shuffle.partitions"
     before = spark.conf.get(present)
