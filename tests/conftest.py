@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.jvm import long_lived_jvm, prefer_quick_jvms, start_class_archive
+from tests.utils.jvm import (
+    TEST_PROFILE,
+    long_lived_jvm,
+    prefer_quick_jvms,
+    start_class_archive,
+)
 from tests.utils.s3server import TEST_CREDENTIALS, MotoServer
 from timetravel.config import Config, load_config
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_BUCKET = "timetravel-test"
 # The longest modules first, so the two xdist workers finish together (`make test` runs
 # `-n 2 --dist loadfile --no-loadscope-reorder`: modules are handed out in collection order).
@@ -93,7 +97,7 @@ def test_config(s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory)
     """conf/test.yaml, pointed at this run's S3 server and a fresh local warehouse."""
     os.environ["TIMETRAVEL_WAREHOUSE"] = str(tmp_path_factory.mktemp("warehouse"))
     try:
-        return load_config(ROOT / "conf" / "test.yaml")
+        return load_config(TEST_PROFILE)
     finally:
         os.environ.pop("TIMETRAVEL_WAREHOUSE")
 

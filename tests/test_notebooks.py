@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.jvm import TEST_PROFILE
 from timetravel.config import load_config
 
 pytestmark = [pytest.mark.notebook, pytest.mark.spark]
@@ -28,8 +29,8 @@ def test_researcher_walkthrough_executes(tmp_path: Path, monkeypatch: pytest.Mon
     # The notebook builds its session from conf/local.yaml; the kernel's JVM takes the test
     # profile's Spark settings from the launcher instead (interpreted expressions, as in every
     # other test JVM: the walkthrough's many small queries each generated code for Delta's
-    # log replay). Alone, on an idle machine: 112 s -> 77 s.
-    test_spark_conf = load_config(ROOT / "conf" / "test.yaml").spark.conf
+    # log replay). Alone, on an idle machine: 112 s -> 77-86 s.
+    test_spark_conf = load_config(TEST_PROFILE).spark.conf
     launcher = [f"--conf {shlex.quote(f'{k}={v}')}" for k, v in test_spark_conf.items()]
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", " ".join([*launcher, "pyspark-shell"]))
     notebook = nbformat.read(ROOT / "notebooks" / "01_researcher_walkthrough.ipynb", as_version=4)
