@@ -11,7 +11,12 @@ from scipy import stats
 
 from tests.conftest import copy_warehouse, fresh_warehouse
 from tests.utils.builders import population
-from timetravel.collect.sampling import StratumPlan, draw_sample
+from timetravel.collect.sampling import (
+    StratumPlan,
+    count_strata,
+    draw_sample,
+    mark_previous,
+)
 from timetravel.collect.selection import read_context_set, select_contexts
 from timetravel.config import Allocation, Config, Panel, SelectionSettings, Stratum
 from timetravel.errors import SelectionError
@@ -136,6 +141,37 @@ def test_within_stratum_selection_is_uniform(spark) -> None:  # type: ignore[no-
     assert len(counts) == units and sum(counts) == take * replicates
     chi2, p_value = stats.chisquare(counts)
     assert p_value > 0.001, (chi2, p_value)
+
+
+def test_strata_counts_and_previous_marks_in_one_query(spark) -> None:  # type: ignore[no-untyped-def]
+    """Hand-counted: strata a (3 units, 2 of them in the previous sample, one listed twice
+    there) and b (1 unit, not in it); a previous key outside the population counts nowhere."""
+    frame = spark.createDataFrame(
+        [(1, "a"), (2, "a"), (3, "a"), (4, "b")], "member_id long, stratum string"
+    )
+    previous = spark.createDataFrame([(1,), (2,), (2,), (9,)], "member_id long")
+    marked = mark_previous(frame, previous, ["member_id"])
+    assert sorted((r["member_id"], r["_prev"]) for r in marked.collect()) == [
+        (1, True),
+        (2, True),
+        (3, False),
+        (4, False),
+    ]
+    counts = count_strata(marked)
+    assert counts.sizes == {"a": 3, "b": 1}
+    assert counts.in_previous == {"a": 2}
+    assert count_strata(mark_previous(frame, None, ["member_id"])).in_previous == {}
+    plans = {"a": StratumPlan("a", 3, 2, 2), "b": StratumPlan("b", 1, 1, 1)}
+    with pytest.raises(SelectionError, match="mark_previous"):
+        draw_sample(
+            frame,
+            plans,
+            entity=["member_id"],
+            seed=1,
+            salt="t",
+            in_previous=counts.in_previous,
+            panel_fraction=0.5,
+        )
 
 
 def test_panel_keeps_the_fraction_with_correct_probabilities(

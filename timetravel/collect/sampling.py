@@ -35,6 +35,9 @@ __all__ = [
     "stratum_column",
     "resolve_cuts",
     "draw_sample",
+    "mark_previous",
+    "count_strata",
+    "StrataCounts",
     "NULL_LABEL",
     "KEY_SEPARATOR",
 ]
@@ -172,6 +175,52 @@ def random_key(seed: int, salt: str, entity: Sequence[str]) -> Column:
     return F.xxhash64(F.lit(seed), F.lit(salt), *(F.col(c) for c in entity))
 
 
+@dataclass(frozen=True)
+class StrataCounts:
+    """Per stratum: how many units the population holds, and how many of them the previous
+    run's sample held (all zero without a previous sample)."""
+
+    sizes: dict[str, int]
+    in_previous: dict[str, int]
+
+
+def mark_previous(
+    population: DataFrame, previous: DataFrame | None, entity: Sequence[str]
+) -> DataFrame:
+    """``population`` with a boolean ``_prev``: the unit is in ``previous`` (the previous
+    run's entity keys); False everywhere without one."""
+    from pyspark.sql import functions as F
+
+    if previous is None:
+        return population.withColumn("_prev", F.lit(False))
+    marked = population.join(
+        previous.select(*entity).distinct().withColumn("_prev", F.lit(True)),
+        list(entity),
+        "left",
+    )
+    return marked.withColumn("_prev", F.coalesce(F.col("_prev"), F.lit(False)))
+
+
+def count_strata(marked: DataFrame) -> StrataCounts:
+    """The sizes and previous-sample counts of every stratum of ``marked`` (a ``stratum`` and
+    a ``_prev`` column), in one query: each Spark action costs about a second of planning and
+    scheduling, more than counting a cached population does."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        marked.groupBy("stratum")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.col("_prev").cast("long")).alias("in_previous"),
+        )
+        .collect()
+    )
+    return StrataCounts(
+        sizes={r["stratum"]: int(r["n"]) for r in rows},
+        in_previous={r["stratum"]: int(r["in_previous"]) for r in rows if r["in_previous"]},
+    )
+
+
 def draw_sample(
     population: DataFrame,
     plans: Mapping[str, StratumPlan],
@@ -179,38 +228,28 @@ def draw_sample(
     entity: Sequence[str],
     seed: int,
     salt: str,
-    previous: DataFrame | None = None,
+    in_previous: Mapping[str, int] | None = None,
     panel_fraction: float | None = None,
 ) -> tuple[DataFrame, list[str]]:
     """Sample ``population`` (with a ``stratum`` column) per ``plans``.
 
-    Returns the sample (entity columns, stratum, inclusion_probability, design_weight,
-    panel) and warnings. ``previous`` holds the previous run's entity keys, for the panel.
+    For the panel, ``population`` carries :func:`mark_previous`'s ``_prev`` column and
+    ``in_previous`` its per-stratum counts (:func:`count_strata`). Returns the sample (entity
+    columns, stratum, inclusion_probability, design_weight, panel) and warnings.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     spark = population.sparkSession
     warnings: list[str] = []
-    use_panel = previous is not None and panel_fraction is not None
-    if use_panel:
-        assert previous is not None
-        marked = population.join(
-            previous.select(*entity).distinct().withColumn("_prev", F.lit(True)),
-            list(entity),
-            "left",
-        )
-        marked = marked.withColumn("_prev", F.coalesce(F.col("_prev"), F.lit(False)))
-        prev_counts = {
-            r["stratum"]: r["n"]
-            for r in marked.where("_prev")
-            .groupBy("stratum")
-            .agg(F.count(F.lit(1)).alias("n"))
-            .collect()
-        }
-    else:
+    use_panel = in_previous is not None and panel_fraction is not None
+    prev_counts = in_previous if use_panel and in_previous is not None else {}
+    if not use_panel:
         marked = population.withColumn("_prev", F.lit(False))
-        prev_counts = {}
+    elif "_prev" in population.columns:
+        marked = population
+    else:
+        raise SelectionError("a panel sample needs the population marked by mark_previous")
 
     rows = []
     for key, plan in plans.items():

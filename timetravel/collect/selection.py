@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from timetravel.collect.sampling import (
     allocate,
     check_columns,
+    count_strata,
     draw_sample,
+    mark_previous,
     resolve_cuts,
     stratum_column,
 )
@@ -124,12 +126,15 @@ def _select(
     population, population_version = _population(store, settings, at)
     check_columns(population, settings.strata, settings.entity)
     cuts = resolve_cuts(population, settings.strata)
-    population = population.withColumn("stratum", stratum_column(settings.strata, cuts)).cache()
+    previous_run, previous = _previous_sample(store, runs, settings, at, run_id)
+    population = mark_previous(
+        population.withColumn("stratum", stratum_column(settings.strata, cuts)),
+        previous,
+        settings.entity,
+    ).cache()
     try:
-        sizes = {
-            r["stratum"]: int(r["n"])
-            for r in population.groupBy("stratum").agg(F.count(F.lit(1)).alias("n")).collect()
-        }
+        counts = count_strata(population)
+        sizes = counts.sizes
         if not sizes:
             raise SelectionError(
                 f"the population is empty as of {at.isoformat()}: table "
@@ -141,14 +146,13 @@ def _select(
                 )
             )
         allocated = allocate(sizes, settings.allocation)
-        previous_run, previous = _previous_sample(store, runs, settings, at, run_id)
         sample, panel_warnings = draw_sample(
             population,
             allocated.plans,
             entity=settings.entity,
             seed=settings.seed,
             salt=at.isoformat(),
-            previous=previous,
+            in_previous=counts.in_previous if previous is not None else None,
             panel_fraction=settings.panel.fraction if settings.panel else None,
         )
         rows = (
