@@ -72,6 +72,13 @@ def spark_settings(config: Config, *, with_jars: bool = True) -> dict[str, str]:
         "spark.python.sql.dataFrameDebugging.enabled": "false",
         # Delta rebuilds table state with this many tasks (default 50: slow on small tables).
         "spark.databricks.delta.snapshotPartitions": str(config.spark.shuffle_partitions),
+        # Delta 4 copies a table's file list into each commit's checksum while the table has
+        # at most 50 files; where the previous checksum has none (a new table's first commit,
+        # for one), the commit first rebuilds the table's state in a Spark job to get it. Our
+        # tables take many small commits and are read with filters, which do not use that
+        # list: off, the snapshot tests' JVM spent 6% less CPU (78 -> 73.5 s, two runs each),
+        # the training and truth tests' the same (71 s).
+        "spark.databricks.delta.allFilesInCrc.enabled": "false",
         # JVM default zone UTC too, so nothing on the JVM side depends on the host's TZ.
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC" + _log_options(config),
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
