@@ -38,13 +38,22 @@ def labels() -> pd.DataFrame:
 
 
 def ratings(store: DeltaStore, run: str, day: str, values: list[tuple[int, int, int]]) -> None:
-    rows = [(m, f"2026-06-{day}T06:00:00", up, down) for m, up, down in values]
-    write_facts(store, "ratings", RATINGS, rows, run_id=run, written_at=f"2026-06-{day}T07:00:00Z")
+    """One commit per row, so each day's partition holds several small files for OPTIMIZE to
+    compact, however many tasks Spark splits a small frame into."""
+    for m, up, down in values:
+        write_facts(
+            store,
+            "ratings",
+            RATINGS,
+            [(m, f"2026-06-{day}T06:00:00", up, down)],
+            run_id=run,
+            written_at=f"2026-06-{day}T07:00:00Z",
+        )
 
 
 @pytest.fixture
 def tt(spark, local_config: Config, tmp_path: Path) -> TimeTravel:  # type: ignore[no-untyped-def]
-    """Three runs of ratings (three small commits each) and one of profiles."""
+    """Two runs of ratings (a small commit per row) and one of profiles."""
     api = local_config.api.model_copy(update={"state_dir": str(tmp_path / "api")})
     config = local_config.model_copy(update={"api": api})
     store = DeltaStore(spark, config)
