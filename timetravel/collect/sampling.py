@@ -178,7 +178,7 @@ def random_key(seed: int, salt: str, entity: Sequence[str]) -> Column:
 @dataclass(frozen=True)
 class StrataCounts:
     """Per stratum: how many units the population holds, and how many of them the previous
-    run's sample held (all zero without a previous sample)."""
+    run's sample held (only strata with some; empty without a previous sample)."""
 
     sizes: dict[str, int]
     in_previous: dict[str, int]
@@ -242,18 +242,17 @@ def draw_sample(
 
     spark = population.sparkSession
     warnings: list[str] = []
-    use_panel = in_previous is not None and panel_fraction is not None
-    prev_counts = in_previous if use_panel and in_previous is not None else {}
-    if not use_panel:
+    prev_counts: Mapping[str, int] = {}  # stays empty without a panel: plain SRS
+    if in_previous is None or panel_fraction is None:
         marked = population.withColumn("_prev", F.lit(False))
     elif "_prev" in population.columns:
-        marked = population
+        marked, prev_counts = population, in_previous
     else:
         raise SelectionError("a panel sample needs the population marked by mark_previous")
 
     rows = []
     for key, plan in plans.items():
-        in_prev = prev_counts.get(key, 0) if use_panel else 0
+        in_prev = prev_counts.get(key, 0)
         fresh_pool = plan.population - in_prev
         keep = min(math.floor((panel_fraction or 0) * in_prev + 0.5), plan.sample)
         fresh = min(plan.sample - keep, fresh_pool)
